@@ -1,0 +1,547 @@
+//! The batch: the JSON object that Step Functions passes in (and gets back), and that each
+//! SQS message carries as its body. Parsing here validates every rule of the contract and
+//! keeps what the caller sent (unknown fields, each document's original form) so the result
+//! can be fed straight back in.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// Kendra's IndexId length, in characters.
+pub const INDEX_ID_LEN: usize = 36;
+/// Kendra's longest DocumentId, in characters.
+pub const MAX_DOCUMENT_ID_CHARS: usize = 2048;
+
+/// What the caller is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    /// Wait until `INDEXED` or `UPDATED` (after `BatchPutDocument`).
+    Put,
+    /// Wait until `NOT_FOUND` (after `BatchDeleteDocument`).
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Put => "PUT",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+/// A value of `DocumentInfo.Attributes`, as Kendra types it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AttributeValue {
+    String(String),
+    Long(i64),
+    StringList(Vec<String>),
+}
+
+/// What makes two documents the same: the id and the attributes (in key order, so the order
+/// the caller wrote them in does not matter).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocumentKey {
+    pub document_id: String,
+    pub attributes: Vec<(String, AttributeValue)>,
+}
+
+impl DocumentKey {
+    pub fn new(document_id: impl Into<String>) -> DocumentKey {
+        DocumentKey {
+            document_id: document_id.into(),
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// One document of a batch: its identity, and the form the caller wrote it in (returned
+/// unchanged while it is pending).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub key: DocumentKey,
+    pub original: Value,
+}
+
+/// A validated batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub index_id: String,
+    pub operation: Operation,
+    /// Deduplicated, in the order first seen.
+    pub documents: Vec<Document>,
+    /// Rounds already done.
+    pub attempt: u64,
+    pub max_attempts: u64,
+    /// Cumulative count of documents that reached the target state.
+    pub succeeded: u64,
+    /// Cumulative failures, as carried from earlier rounds.
+    pub failed: Vec<Value>,
+    /// The caller's object as sent (`documents` and `failed` taken out): carries any
+    /// correlation data and keeps the caller's field order in the result.
+    pub fields: Map<String, Value>,
+}
+
+/// The limits a batch is checked against; they come from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits<'a> {
+    pub default_index_id: Option<&'a str>,
+    pub max_documents: usize,
+    pub max_attempts: u64,
+}
+
+/// Checks Kendra's IndexId rule; the error is the rule, for the caller to put in context.
+pub fn check_index_id(id: &str) -> Result<(), String> {
+    let len = id.chars().count();
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if len != INDEX_ID_LEN || !first_ok || !rest_ok {
+        return Err(format!(
+            "must be a Kendra index id: exactly {INDEX_ID_LEN} characters matching [a-zA-Z0-9][a-zA-Z0-9-]* (got {len} characters)"
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> Error {
+    Error::Validation(message)
+}
+
+/// A JSON null counts as absent: Step Functions' JSONPath and intrinsic functions produce
+/// nulls, and an explicit null should take the default, not fail.
+fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    object.get(name).filter(|v| !v.is_null())
+}
+
+fn whole_number(object: &Map<String, Value>, name: &str, min: u64) -> Result<Option<u64>, Error> {
+    match field(object, name) {
+        None => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(n) if n >= min => Ok(Some(n)),
+            _ => Err(invalid(format!(
+                "{name} must be an integer >= {min}, got {value}"
+            ))),
+        },
+    }
+}
+
+impl Batch {
+    /// Validates `value` as a batch. `value` is consumed so that large document lists are
+    /// moved, not copied.
+    pub fn parse(value: Value, limits: Limits<'_>) -> Result<Batch, Error> {
+        let Value::Object(mut fields) = value else {
+            return Err(invalid(format!(
+                "the batch must be a JSON object with indexId and documents, got {}",
+                kind_of(&value)
+            )));
+        };
+
+        let index_id = match field(&fields, "indexId") {
+            Some(Value::String(id)) => {
+                check_index_id(id).map_err(|rule| invalid(format!("indexId {rule}")))?;
+                id.clone()
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "indexId must be a string, got {}",
+                    kind_of(other)
+                )));
+            }
+            None => match limits.default_index_id {
+                Some(id) => id.to_string(),
+                None => {
+                    return Err(invalid(
+                        "indexId is missing and KENDRA_INDEX_ID is not set: name the index in the batch or set KENDRA_INDEX_ID".to_string(),
+                    ));
+                }
+            },
+        };
+
+        let operation = match field(&fields, "operation") {
+            None => Operation::Put,
+            Some(Value::String(s)) if s == "PUT" => Operation::Put,
+            Some(Value::String(s)) if s == "DELETE" => Operation::Delete,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "operation must be \"PUT\" or \"DELETE\", got {other}"
+                )));
+            }
+        };
+
+        let attempt = whole_number(&fields, "attempt", 0)?.unwrap_or(0);
+        let max_attempts = whole_number(&fields, "maxAttempts", 1)?.unwrap_or(limits.max_attempts);
+        let succeeded = whole_number(&fields, "succeeded", 0)?.unwrap_or(0);
+        let failed = match fields.get_mut("failed").map(Value::take) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "failed must be a list (the failures carried from earlier rounds), got {}",
+                    kind_of(&other)
+                )));
+            }
+        };
+
+        let documents = match fields.get_mut("documents").map(Value::take) {
+            None | Some(Value::Null) => {
+                return Err(invalid(
+                    "documents is required: a list of document ids or {\"documentId\", \"attributes\"} objects".to_string(),
+                ));
+            }
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "documents must be a list, got {}",
+                    kind_of(&other)
+                )));
+            }
+        };
+        if documents.is_empty() || documents.len() > limits.max_documents {
+            return Err(invalid(format!(
+                "documents must have 1 to {} entries (MAX_DOCUMENTS), got {}",
+                limits.max_documents,
+                documents.len()
+            )));
+        }
+
+        let mut seen = HashSet::with_capacity(documents.len());
+        let mut unique = Vec::with_capacity(documents.len());
+        for (position, original) in documents.into_iter().enumerate() {
+            let key = parse_document(&original, position)?;
+            if !seen.contains(&key) {
+                seen.insert(key.clone());
+                unique.push(Document { key, original });
+            }
+        }
+
+        Ok(Batch {
+            index_id,
+            operation,
+            documents: unique,
+            attempt,
+            max_attempts,
+            succeeded,
+            failed,
+            fields,
+        })
+    }
+}
+
+fn parse_document(value: &Value, position: usize) -> Result<DocumentKey, Error> {
+    match value {
+        Value::String(id) => Ok(DocumentKey::new(check_document_id(id, position)?)),
+        Value::Object(object) => {
+            let document_id = match object.get("documentId") {
+                Some(Value::String(id)) => check_document_id(id, position)?,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "documents[{position}].documentId must be a string, got {}",
+                        kind_of(other)
+                    )));
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "documents[{position}] must have a documentId"
+                    )));
+                }
+            };
+            let attributes = match object.get("attributes") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Object(attributes)) => {
+                    let mut parsed = Vec::with_capacity(attributes.len());
+                    for (name, value) in attributes {
+                        parsed.push((name.clone(), parse_attribute(name, value, position)?));
+                    }
+                    parsed.sort();
+                    parsed
+                }
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "documents[{position}].attributes must be an object, got {}",
+                        kind_of(other)
+                    )));
+                }
+            };
+            Ok(DocumentKey {
+                document_id,
+                attributes,
+            })
+        }
+        other => Err(invalid(format!(
+            "documents[{position}] must be a document id (string) or an object with documentId, got {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+fn check_document_id(id: &str, position: usize) -> Result<String, Error> {
+    let len = id.chars().count();
+    if len == 0 || len > MAX_DOCUMENT_ID_CHARS {
+        return Err(invalid(format!(
+            "documents[{position}].documentId must be 1 to {MAX_DOCUMENT_ID_CHARS} characters, got {len}"
+        )));
+    }
+    Ok(id.to_string())
+}
+
+fn parse_attribute(name: &str, value: &Value, position: usize) -> Result<AttributeValue, Error> {
+    let bad = || {
+        invalid(format!(
+            "documents[{position}].attributes.{name} must be a string, an integer or a list of strings, got {value}"
+        ))
+    };
+    match value {
+        Value::String(s) => Ok(AttributeValue::String(s.clone())),
+        Value::Number(n) => n.as_i64().map(AttributeValue::Long).ok_or_else(bad),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(AttributeValue::StringList),
+        _ => Err(bad()),
+    }
+}
+
+/// A short name of a JSON value's type, for error messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const INDEX: &str = "0123456789abcdef0123456789abcdef0123";
+
+    fn limits() -> Limits<'static> {
+        Limits {
+            default_index_id: None,
+            max_documents: 6,
+            max_attempts: 60,
+        }
+    }
+
+    fn parse(value: Value) -> Result<Batch, Error> {
+        Batch::parse(value, limits())
+    }
+
+    fn rejects(value: Value, needle: &str) {
+        match parse(value) {
+            Err(Error::Validation(message)) => {
+                assert!(message.contains(needle), "{message:?} lacks {needle:?}")
+            }
+            other => panic!("expected a ValidationError naming {needle}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_full_batch() {
+        let batch = parse(json!({
+            "indexId": INDEX, "operation": "DELETE",
+            "documents": ["a", {"documentId": "b", "attributes": {"v": 3, "s": "x", "l": ["p", "q"]}}],
+            "attempt": 2, "maxAttempts": 9, "succeeded": 4, "failed": [{"documentId": "z"}],
+            "requestId": "r-1"
+        }))
+        .unwrap();
+        assert_eq!(batch.index_id, INDEX);
+        assert_eq!(batch.operation, Operation::Delete);
+        assert_eq!(
+            (batch.attempt, batch.max_attempts, batch.succeeded),
+            (2, 9, 4)
+        );
+        assert_eq!(batch.failed, vec![json!({"documentId": "z"})]);
+        assert_eq!(batch.fields["requestId"], json!("r-1"));
+        assert_eq!(batch.documents.len(), 2);
+        assert_eq!(
+            batch.documents[1].key.attributes,
+            vec![
+                (
+                    "l".to_string(),
+                    AttributeValue::StringList(vec!["p".into(), "q".into()])
+                ),
+                ("s".to_string(), AttributeValue::String("x".into())),
+                ("v".to_string(), AttributeValue::Long(3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_fields_are_absent_or_null() {
+        let batch = parse(
+            json!({"indexId": INDEX, "documents": ["a"], "attempt": null, "operation": null}),
+        )
+        .unwrap();
+        assert_eq!(batch.operation, Operation::Put);
+        assert_eq!(
+            (batch.attempt, batch.max_attempts, batch.succeeded),
+            (0, 60, 0)
+        );
+        assert!(batch.failed.is_empty());
+    }
+
+    #[test]
+    fn index_id_comes_from_the_configuration_when_absent() {
+        let limits = Limits {
+            default_index_id: Some(INDEX),
+            ..limits()
+        };
+        let batch = Batch::parse(json!({"documents": ["a"]}), limits).unwrap();
+        assert_eq!(batch.index_id, INDEX);
+        rejects(json!({"documents": ["a"]}), "KENDRA_INDEX_ID");
+    }
+
+    #[test]
+    fn duplicates_are_one_document_kept_in_first_form() {
+        let batch = parse(json!({"indexId": INDEX, "documents": [
+            "a", {"documentId": "a"}, {"documentId": "a", "attributes": {}},
+            {"documentId": "b", "attributes": {"x": 1, "y": "z"}},
+            {"documentId": "b", "attributes": {"y": "z", "x": 1}},
+            {"documentId": "b", "attributes": {"x": 2}},
+        ]}))
+        .unwrap();
+        let ids: Vec<_> = batch
+            .documents
+            .iter()
+            .map(|d| d.key.document_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "b"]);
+        assert_eq!(batch.documents[0].original, json!("a"));
+    }
+
+    #[test]
+    fn documents_are_counted_before_deduplication() {
+        rejects(
+            json!({"indexId": INDEX, "documents": ["a", "a", "a", "a", "a", "a", "a"]}),
+            "1 to 6 entries",
+        );
+        assert!(
+            parse(json!({"indexId": INDEX, "documents": ["a", "a", "a", "a", "a", "a"]})).is_ok()
+        );
+    }
+
+    #[test]
+    fn every_rule_is_named_in_its_error() {
+        let long = "x".repeat(MAX_DOCUMENT_ID_CHARS + 1);
+        let cases = [
+            (json!([1]), "JSON object"),
+            (json!({"documents": ["a"]}), "indexId"),
+            (
+                json!({"indexId": 7, "documents": ["a"]}),
+                "indexId must be a string",
+            ),
+            (
+                json!({"indexId": "short", "documents": ["a"]}),
+                "indexId must be a Kendra index id",
+            ),
+            (
+                json!({"indexId": format!("-{}", &INDEX[1..]), "documents": ["a"]}),
+                "indexId",
+            ),
+            (
+                json!({"indexId": format!("{}_", &INDEX[1..]), "documents": ["a"]}),
+                "indexId",
+            ),
+            (
+                json!({"indexId": INDEX, "operation": "UPSERT", "documents": ["a"]}),
+                "operation",
+            ),
+            (
+                json!({"indexId": INDEX, "operation": "put", "documents": ["a"]}),
+                "operation",
+            ),
+            (json!({"indexId": INDEX}), "documents is required"),
+            (
+                json!({"indexId": INDEX, "documents": "a"}),
+                "documents must be a list",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": []}),
+                "documents must have 1 to 6",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [""]}),
+                "documents[0].documentId must be 1 to 2048",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [long]}),
+                "documents[0].documentId",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a", 5]}),
+                "documents[1]",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"id": "a"}]}),
+                "documents[0] must have a documentId",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": 3}]}),
+                "documents[0].documentId must be a string",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": []}]}),
+                "documents[0].attributes must be an object",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": 1.5}}]}),
+                "documents[0].attributes.v",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": true}}]}),
+                "attributes.v",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": ["x", 1]}}]}),
+                "attributes.v",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": u64::MAX}}]}),
+                "attributes.v",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "attempt": -1}),
+                "attempt must be an integer >= 0",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "attempt": 1.5}),
+                "attempt",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "attempt": "1"}),
+                "attempt",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 0}),
+                "maxAttempts must be an integer >= 1",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "succeeded": -2}),
+                "succeeded",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "failed": {}}),
+                "failed must be a list",
+            ),
+        ];
+        for (value, needle) in cases {
+            rejects(value, needle);
+        }
+    }
+
+    #[test]
+    fn document_id_length_counts_characters_not_bytes() {
+        let id = "é".repeat(MAX_DOCUMENT_ID_CHARS);
+        assert!(parse(json!({"indexId": INDEX, "documents": [id]})).is_ok());
+    }
+}

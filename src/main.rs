@@ -1,0 +1,47 @@
+//! Wiring only: telemetry, configuration, clients (once, at init), then the runtime loop.
+
+use std::process::ExitCode;
+
+use aws_config::BehaviorVersion;
+use kendra_waiter::config::Config;
+use kendra_waiter::kendra::KendraStatusSource;
+use kendra_waiter::publish::SqsPublisher;
+use kendra_waiter::{App, runtime_api, telemetry};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    telemetry::init_tracing();
+    if let Err(message) = runtime_api::check_environment() {
+        tracing::error!("{message}");
+        return ExitCode::FAILURE;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(variable = error.variable, "{error}");
+            runtime_api::report_init_error("ConfigurationError", &error.to_string()).await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let app = App::new(
+        config,
+        KendraStatusSource::new(aws_sdk_kendra::Client::new(&sdk_config)),
+        SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config)),
+    );
+    let app = &app;
+    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle(event.payload, Some(event.context.deadline))
+            .await
+    });
+    match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The SQS adapter (event source mapping with `ReportBatchItemFailures`). Each message body is
+//! one batch; all messages' documents are checked together; then each message is settled on
+//! its own: acknowledged, republished to the retry queue with a delay, reported to the
+//! failure queue, or listed in `batchItemFailures` so SQS delivers it again.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
+use futures_util::stream;
+use serde_json::Value;
+
+use crate::batch::{Batch, DocumentKey, Limits, Operation};
+use crate::checker::{Budget, Group, StatusSource, check};
+use crate::classify::{Observation, fold_round};
+use crate::config::{Config, is_fifo};
+use crate::error::Error;
+use crate::publish::{OutgoingMessage, Publisher};
+use crate::telemetry::InvocationStats;
+
+/// SendMessage calls in flight at once while settling a standard queue's messages.
+const MAX_SENDS_IN_FLIGHT: usize = 10;
+
+/// `DelaySeconds` for a republished message: `RETRY_DELAY_SECONDS * 2^attempt`, capped at
+/// `RETRY_MAX_DELAY_SECONDS`; `attempt` is the message's attempt number before this round,
+/// so the first retry waits `RETRY_DELAY_SECONDS`.
+pub fn retry_delay_seconds(base: u32, max: u32, attempt: u64) -> u32 {
+    let factor = 1u64.checked_shl(attempt.min(63) as u32).unwrap_or(u64::MAX);
+    u64::from(base).saturating_mul(factor).min(u64::from(max)) as u32
+}
+
+/// Checks every record before anything is processed: an event that is not from SQS, or a
+/// record without a messageId, fails the whole invocation (an empty `itemIdentifier` would
+/// make Lambda fail the whole batch anyway, and silently).
+fn validate_records(event: &SqsEvent) -> Result<bool, Error> {
+    if event.records.is_empty() {
+        return Err(Error::Validation(
+            "Records is empty: an SQS event carries at least one record".to_string(),
+        ));
+    }
+    for (i, record) in event.records.iter().enumerate() {
+        if record.event_source.as_deref() != Some("aws:sqs") {
+            return Err(Error::Validation(format!(
+                "Records[{i}].eventSource is {:?}: only SQS events (\"aws:sqs\") and direct batches are handled",
+                record.event_source.as_deref().unwrap_or("missing")
+            )));
+        }
+        if record.message_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::Validation(format!(
+                "Records[{i}] has no messageId: SQS always sends one, and batchItemFailures needs it"
+            )));
+        }
+    }
+    Ok(event
+        .records
+        .iter()
+        .any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo)))
+}
+
+/// Parses a message's body as a batch, with the attempt number counting SQS's own
+/// redeliveries (`ApproximateReceiveCount - 1`).
+fn parse_message(record: &SqsMessage, limits: Limits<'_>) -> Result<Batch, Error> {
+    let body = record
+        .body
+        .as_deref()
+        .ok_or_else(|| Error::Validation("the message has no body".to_string()))?;
+    let value: Value = serde_json::from_str(body)
+        .map_err(|e| Error::Validation(format!("the message body is not JSON: {e}")))?;
+    let mut batch = Batch::parse(value, limits)?;
+    let receive_count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    batch.attempt = batch.attempt.saturating_add(receive_count - 1);
+    Ok(batch)
+}
+
+/// What to do with one message after the round.
+enum Decision {
+    Acknowledge,
+    Report,
+    /// Acknowledge once this message is sent; report if the send fails.
+    Send(OutgoingMessage),
+}
+
+/// Handles an SQS event. The error is only for an event that is not a valid SQS event;
+/// bad messages are reported one by one.
+pub async fn handle_event<S: StatusSource, P: Publisher>(
+    event: &SqsEvent,
+    config: &Config,
+    source: &S,
+    publisher: &P,
+    budget: &Budget,
+) -> (Result<SqsBatchResponse, Error>, InvocationStats) {
+    let mut stats = InvocationStats::default();
+    let fifo = match validate_records(event) {
+        Ok(fifo) => fifo,
+        Err(error) => return (Err(error), stats),
+    };
+    let limits = Limits {
+        default_index_id: config.kendra_index_id.as_deref(),
+        max_documents: config.max_documents,
+        max_attempts: config.max_attempts,
+    };
+    let batches: Vec<Result<Batch, Error>> = event
+        .records
+        .iter()
+        .map(|record| parse_message(record, limits))
+        .collect();
+
+    // Coalesce: one group per (index, operation), each document once.
+    let mut group_of: HashMap<(&str, Operation), usize> = HashMap::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut lookups: Vec<HashMap<&DocumentKey, usize>> = Vec::new();
+    let mut placement: Vec<Option<(usize, Vec<usize>)>> = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        let Ok(batch) = batch else {
+            placement.push(None);
+            continue;
+        };
+        let g = *group_of
+            .entry((batch.index_id.as_str(), batch.operation))
+            .or_insert_with(|| {
+                groups.push(Group {
+                    index_id: &batch.index_id,
+                    documents: Vec::new(),
+                });
+                lookups.push(HashMap::new());
+                groups.len() - 1
+            });
+        let positions = batch
+            .documents
+            .iter()
+            .map(|document| {
+                *lookups[g].entry(&document.key).or_insert_with(|| {
+                    groups[g].documents.push(&document.key);
+                    groups[g].documents.len() - 1
+                })
+            })
+            .collect();
+        placement.push(Some((g, positions)));
+    }
+    let report = check(source, budget, &groups).await;
+    stats.kendra_calls = report.calls;
+    stats.kendra_throttled = report.throttled;
+    let group_index: Vec<&str> = groups.iter().map(|g| g.index_id).collect();
+    drop(lookups);
+    drop(group_of);
+    let group_index: Vec<String> = group_index.into_iter().map(str::to_string).collect();
+    drop(groups);
+
+    // Settle each message, in order.
+    let mut decisions: Vec<Decision> = Vec::with_capacity(batches.len());
+    for ((record, batch), placement) in event.records.iter().zip(batches).zip(placement) {
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let (batch, (g, positions)) = match (batch, placement) {
+            (Ok(batch), Some(placed)) => (batch, placed),
+            (Err(error), _) => {
+                tracing::error!(
+                    message_id,
+                    error = %error,
+                    "message body is not a valid batch; reported as a batch item failure so the queue's redrive policy moves it to the dead-letter queue"
+                );
+                decisions.push(Decision::Report);
+                continue;
+            }
+            // Every parsed batch was placed; report rather than lose it if that ever changes.
+            (Ok(_), None) => {
+                decisions.push(Decision::Report);
+                continue;
+            }
+        };
+        let checked = &report.groups[g];
+        if let Some((code, message)) = &checked.rejection {
+            tracing::error!(
+                message_id,
+                index_id = %group_index[g],
+                code = %code,
+                message = %message,
+                "Kendra refused the index; the message is reported as a batch item failure and ends in the dead-letter queue after maxReceiveCount until the configuration is fixed"
+            );
+            stats.documents_pending += batch.documents.len() as u64;
+            decisions.push(Decision::Report);
+            continue;
+        }
+        let observations: Vec<&Observation> = positions
+            .iter()
+            .map(|&p| &checked.observations[p])
+            .collect();
+        let attempt_before = batch.attempt;
+        let round = fold_round(batch, &observations);
+        stats.documents_succeeded += round.succeeded;
+        stats.documents_failed += round.failed;
+        stats.documents_pending += round.pending;
+
+        let decision = if round.is_finished() {
+            if round.has_failures {
+                let failed = round.result.get("failed").cloned().unwrap_or_default();
+                tracing::error!(
+                    message_id,
+                    failed = %failed,
+                    "documents failed"
+                );
+                match &config.failure_queue_url {
+                    Some(queue_url) => {
+                        let mut report = round.result;
+                        report.insert("sourceMessageId".into(), message_id.into());
+                        let fifo_queue = is_fifo(queue_url);
+                        Decision::Send(OutgoingMessage {
+                            queue_url: queue_url.clone(),
+                            body: Value::Object(report).to_string(),
+                            delay_seconds: None,
+                            message_group_id: fifo_queue.then(|| {
+                                message_group(record)
+                                    .unwrap_or(group_index[g].as_str())
+                                    .to_string()
+                            }),
+                            message_deduplication_id: fifo_queue.then(|| message_id.to_string()),
+                        })
+                    }
+                    None => Decision::Acknowledge,
+                }
+            } else {
+                Decision::Acknowledge
+            }
+        } else {
+            match (&config.retry_queue_url, fifo) {
+                (Some(queue_url), false) => Decision::Send(OutgoingMessage {
+                    queue_url: queue_url.clone(),
+                    body: Value::Object(round.result).to_string(),
+                    delay_seconds: Some(retry_delay_seconds(
+                        config.retry_delay_seconds,
+                        config.retry_max_delay_seconds,
+                        attempt_before,
+                    )),
+                    message_group_id: None,
+                    message_deduplication_id: None,
+                }),
+                _ => Decision::Report,
+            }
+        };
+        decisions.push(decision);
+    }
+
+    let reported = if fifo {
+        settle_in_order(event, decisions, publisher).await
+    } else {
+        settle_concurrently(event, decisions, publisher).await
+    };
+    let mut seen = HashSet::new();
+    let batch_item_failures = event
+        .records
+        .iter()
+        .zip(reported)
+        .filter(|(_, reported)| *reported)
+        .filter_map(|(record, _)| record.message_id.clone())
+        .filter(|id| seen.insert(id.clone()))
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
+        })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = batch_item_failures;
+    (Ok(response), stats)
+}
+
+fn message_group(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+async fn send<P: Publisher>(publisher: &P, message: OutgoingMessage, message_id: &str) -> bool {
+    match publisher.send_message(message).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
+            false
+        }
+    }
+}
+
+/// Standard queues: sends run concurrently; a failed send reports its message.
+async fn settle_concurrently<P: Publisher>(
+    event: &SqsEvent,
+    decisions: Vec<Decision>,
+    publisher: &P,
+) -> Vec<bool> {
+    let mut reported: Vec<bool> = decisions
+        .iter()
+        .map(|d| matches!(d, Decision::Report))
+        .collect();
+    let sends: Vec<(usize, OutgoingMessage)> = decisions
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d {
+            Decision::Send(message) => Some((i, message)),
+            _ => None,
+        })
+        .collect();
+    let results: Vec<(usize, bool)> = stream::iter(sends)
+        .map(|(i, message)| async move {
+            let id = event.records[i].message_id.as_deref().unwrap_or_default();
+            (i, send(publisher, message, id).await)
+        })
+        .buffer_unordered(MAX_SENDS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, sent) in results {
+        reported[i] = !sent;
+    }
+    reported
+}
+
+/// FIFO queues: messages are settled in order, and once a message of a message group is
+/// reported, every later message of that group is reported too, unprocessed, so SQS
+/// delivers the group again in its order.
+async fn settle_in_order<P: Publisher>(
+    event: &SqsEvent,
+    decisions: Vec<Decision>,
+    publisher: &P,
+) -> Vec<bool> {
+    let mut blocked: HashSet<Option<&str>> = HashSet::new();
+    let mut reported = Vec::with_capacity(decisions.len());
+    for (record, decision) in event.records.iter().zip(decisions) {
+        let group = message_group(record);
+        let id = record.message_id.as_deref().unwrap_or_default();
+        let report = if blocked.contains(&group) {
+            tracing::warn!(
+                message_id = id,
+                message_group_id = group,
+                "an earlier message of the group was reported; this one is reported too, unprocessed, to keep the group's order"
+            );
+            true
+        } else {
+            match decision {
+                Decision::Acknowledge => false,
+                Decision::Report => true,
+                Decision::Send(message) => !send(publisher, message, id).await,
+            }
+        };
+        if report {
+            blocked.insert(group);
+        }
+        reported.push(report);
+    }
+    reported
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_from_the_base_and_stops_at_the_cap() {
+        assert_eq!(retry_delay_seconds(30, 900, 0), 30);
+        assert_eq!(retry_delay_seconds(30, 900, 1), 60);
+        assert_eq!(retry_delay_seconds(30, 900, 4), 480);
+        assert_eq!(retry_delay_seconds(30, 900, 5), 900);
+        assert_eq!(retry_delay_seconds(30, 900, 64), 900);
+        assert_eq!(retry_delay_seconds(30, 900, u64::MAX), 900);
+        assert_eq!(retry_delay_seconds(0, 900, 10), 0);
+        assert_eq!(retry_delay_seconds(900, 10, 0), 10);
+    }
+}
