@@ -1,0 +1,185 @@
+//! The HTTP server: accepts connections on the listener, serves HTTP/1.1 with keep-alive,
+//! routes `/_kendra_local/*` to the admin interface and everything else to the Kendra
+//! operations, applies faults, and records each call in the request log.
+
+use crate::Shared;
+use crate::api::Request as ApiRequest;
+use crate::log::RequestRecord;
+use crate::protocol::{self, ApiError, ErrorCode, Operation, TARGET_PREFIX};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Largest request body accepted: a full batch of ten 5 MB documents, base64-encoded, with
+/// room to spare (Kendra's own limit per BatchPutDocument call is 50 MB of content).
+pub(crate) const MAX_BODY_BYTES: usize = 80 * 1024 * 1024;
+
+/// How long `shutdown` waits for in-flight calls before cutting connections.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves when shutdown is requested (or every handle is gone).
+async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
+    // `wait_for` fails only when the sender is dropped, which also means "stop".
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Serves until shutdown, then drains connections.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    // Small request/response pairs: don't let Nagle delay them.
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(stream, shared.clone(), shutdown.clone()));
+                }
+                Err(_) => {
+                    // Out of file descriptors or a connection reset before accept: back off
+                    // briefly instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            _ = shutdown_requested(&mut shutdown) => break,
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(req, &shared).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown_requested(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    if req.uri().path().starts_with(crate::admin::PREFIX) {
+        return crate::admin::handle(req, shared).await;
+    }
+    kendra_call(req, shared).await
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::Serialization,
+                format!("Unable to read the request body: {e}"),
+            )
+        })
+}
+
+/// One Kendra operation call: log, faults, then the operation itself.
+async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let arrival = shared.log.arrive();
+    let request_id = shared.next_request_id();
+    if req.method() != Method::POST {
+        let err = ApiError::new(
+            ErrorCode::UnknownOperation,
+            "Kendra operations are POST / with X-Amz-Target",
+        );
+        let mut resp = protocol::failure(&err, &request_id);
+        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        return resp;
+    }
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let op = Operation::from_target(target.as_deref());
+    let body = read_body(req.into_body()).await;
+
+    let parsed = match (&op, &body) {
+        (Ok(op), Ok(body)) => ApiRequest::parse(*op, body).map(|r| (*op, r)),
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e.clone()),
+    };
+    let operation = match op {
+        Ok(op) => op.name().to_owned(),
+        Err(_) => {
+            let t = target.as_deref().unwrap_or_default();
+            t.strip_prefix(TARGET_PREFIX).unwrap_or(t).to_owned()
+        }
+    };
+    let (index_id, document_ids) = match &parsed {
+        Ok((_, r)) => (r.index_id().map(str::to_owned), r.document_ids()),
+        Err(_) => (None, Vec::new()),
+    };
+    let slot = shared.log.push(RequestRecord {
+        operation,
+        index_id,
+        document_ids,
+        arrived: arrival.arrived,
+        in_flight: arrival.count,
+        error: None,
+    });
+
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok((op, request)) => {
+            let decision = shared.faults().decide(op, Instant::now());
+            if !decision.latency.is_zero() {
+                tokio::time::sleep(decision.latency).await;
+            }
+            match decision.error {
+                Some(e) => Err(e),
+                None => request.execute(&shared.store, Instant::now()),
+            }
+        }
+    };
+    let response = match result {
+        Ok(body) => {
+            shared.log.finish(slot, None);
+            protocol::success(body, &request_id)
+        }
+        Err(e) => {
+            shared.log.finish(slot, Some(e.code.as_str()));
+            protocol::failure(&e, &request_id)
+        }
+    };
+    drop(arrival);
+    response
+}
