@@ -36,6 +36,10 @@ impl<S: StatusSource, P: Publisher> App<S, P> {
         &self.config
     }
 
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
     /// Handles one invocation. `deadline_ms` is the invocation's deadline in milliseconds
     /// since the Unix epoch (Lambda's `Lambda-Runtime-Deadline-Ms`); `None` means no limit.
     pub async fn handle(&self, event: Value, deadline_ms: Option<u64>) -> Result<Value, Error> {
