@@ -362,7 +362,7 @@ mod tests {
         let err = v.into_result().unwrap_err();
         assert_eq!(err.code, ErrorCode::Validation);
         assert!(
-            err.message.starts_with("4 validation errors detected: "),
+            err.message.starts_with("3 validation errors detected: "),
             "{}",
             err.message
         );
