@@ -1,0 +1,294 @@
+"""The release bootstrap against the Runtime API emulator and kendra-local: sample events,
+init errors, the invocation deadline, error types."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import EVENTS_DIR, INDEX_ID, wait_until
+
+EXPECTATIONS = json.loads((EVENTS_DIR / "expectations.json").read_text())
+SAMPLES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if p.name not in ("expectations.json", "env.json"))
+
+
+def load(name: str):
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+def doc_id(doc) -> str:
+    return doc if isinstance(doc, str) else doc["documentId"]
+
+
+def batches_of(event) -> list[dict]:
+    """The batches an event carries (one for a direct batch, one per parseable SQS body)."""
+    if "Records" in event:
+        out = []
+        for record in event["Records"]:
+            try:
+                body = json.loads(record.get("body", ""))
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                out.append(body)
+        return out
+    return [event]
+
+
+def put_ids(event) -> set[str]:
+    ids = set()
+    for batch in batches_of(event):
+        if batch.get("operation", "PUT") == "PUT" and isinstance(batch.get("documents"), list):
+            ids |= {doc_id(d) for d in batch["documents"] if isinstance(d, (str, dict)) and doc_id(d)}
+    return ids
+
+
+def test_every_sample_event_is_listed_in_expectations():
+    assert set(SAMPLES) == set(EXPECTATIONS), "events/ and events/expectations.json disagree"
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sample_event(e2e, name):
+    expected = EXPECTATIONS[name]
+    event = load(name)
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(put_ids(event))
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+
+    result = runtime.invoke(event)
+
+    if "errorType" in expected:
+        assert not result.ok, f"{name}: expected {expected['errorType']}, got {result}"
+        assert result.error_type == expected["errorType"], result
+        if "mentions" in expected:
+            assert expected["mentions"] in result.error_message, result.error_message
+        # Nothing was asked of Kendra for a rejected event.
+        assert kendra.status_requests() == []
+        return
+
+    assert result.ok, f"{name}: {result}"
+    payload = result.payload
+    if expected.get("kind") == "sqs":
+        assert len(event["Records"]) == expected["messages"]
+        ids = [f["itemIdentifier"] for f in payload["batchItemFailures"]]
+        assert all(ids), f"empty itemIdentifier in {payload}"
+        assert sorted(ids) == sorted(expected.get("batchItemFailures", [])), payload
+        emf = fn.emf_records()[-1]
+        assert emf["source"] == "sqs"
+        return
+
+    # A direct batch whose documents are all indexed (PUT) or gone (DELETE).
+    assert payload["operation"] == expected["operation"]
+    assert payload["attempt"] == expected["attempt"]
+    for key, value in expected.get("keeps", {}).items():
+        assert payload[key] == value, f"correlation field {key} not kept"
+    n = len(event["documents"])
+    assert payload["documents"] == []
+    assert payload["indexId"] == event["indexId"]
+    assert payload["maxAttempts"] == event.get("maxAttempts", 60)
+    assert payload["succeeded"] == event.get("succeeded", 0) + n
+    assert payload["failed"] == event.get("failed", [])
+    assert payload["status"] == ("FAILED" if payload["failed"] else "SUCCEEDED")
+    target = "INDEXED" if expected["operation"] == "PUT" else "NOT_FOUND"
+    assert payload["counts"] == {target: n}
+    calls = kendra.status_requests()
+    assert sorted(i for c in calls for i in c["documentIds"]) == sorted(doc_id(d) for d in event["documents"])
+    emf = fn.emf_records()[-1]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KendraWaiter"
+    assert (emf["DocumentsSucceeded"], emf["DocumentsFailed"], emf["DocumentsPending"]) == (n, 0, 0)
+    assert emf["KendraCalls"] == len(calls)
+
+
+def test_pending_round_returns_a_batch_the_loop_feeds_back(e2e):
+    event = load("step-functions-put.json")
+    kendra = e2e.kendra(indexing_checks=1)
+    kendra.put_documents(put_ids(event))
+    runtime = e2e.runtime()
+    e2e.function(runtime, kendra=kendra)
+
+    first = runtime.invoke(event)
+    assert first.ok, first
+    p = first.payload
+    assert p["status"] == "PENDING"
+    assert p["attempt"] == 1
+    assert p["documents"] == event["documents"], "unfinished documents must come back in the form they came in"
+    assert p["counts"] == {"PROCESSING": 4}
+    assert (p["succeeded"], p["failed"], p["requestId"]) == (0, [], event["requestId"])
+
+    second = runtime.invoke(p)
+    assert second.ok, second
+    assert second.payload["status"] == "SUCCEEDED"
+    assert second.payload["attempt"] == 2
+    assert second.payload["succeeded"] == 4
+    assert second.payload["documents"] == []
+
+
+def test_failed_and_timed_out_documents(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = ["ok-1", "fail-1", "stuck-1", "error-invalid-1", "error-internal-1"]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+
+    result = runtime.invoke({"documents": docs, "maxAttempts": 1})
+    assert result.ok, result
+    p = result.payload
+    assert p["status"] == "FAILED"
+    assert p["documents"] == []
+    assert p["succeeded"] == 1
+    by_id = {f["documentId"]: f for f in p["failed"]}
+    assert sorted(by_id) == ["error-internal-1", "error-invalid-1", "fail-1", "stuck-1"]
+    assert by_id["fail-1"]["status"] == "FAILED" and by_id["fail-1"]["code"] == "KendraLocal.SimulatedFailure"
+    assert by_id["error-invalid-1"]["status"] == "INVALID_REQUEST" and by_id["error-invalid-1"]["code"] == "InvalidRequest"
+    assert by_id["stuck-1"]["status"] == "TIMED_OUT" and "code" not in by_id["stuck-1"]
+    assert by_id["stuck-1"]["reason"].startswith("PROCESSING")
+    assert by_id["error-internal-1"]["status"] == "TIMED_OUT"
+    assert p["counts"] == {"INDEXED": 1, "FAILED": 1, "PROCESSING": 1, "ERROR": 2}
+
+
+def test_sqs_fifo_group_stops_at_its_first_failure(e2e):
+    event = load("sqs-fifo.json")
+    kendra = e2e.kendra(indexing_checks=0)
+    # tenant-a/doc-1 never put: NOT_FOUND keeps message 1 (group tenant-a) pending, so
+    # message 3 (same group, a DELETE that would succeed) must be reported unprocessed too.
+    kendra.put_documents(["tenant-b/doc-1", "tenant-b/doc-2", "tenant-b/doc-3"])
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    result = runtime.invoke(event)
+    assert result.ok, result
+    ids = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
+    assert ids == ["1f5f8a35-6a3c-4b8e-9a55-0c1c6bd1a001", "1f5f8a35-6a3c-4b8e-9a55-0c1c6bd1a003"]
+
+
+def test_sqs_messages_share_status_calls(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    ids = [f"shared-{i}" for i in range(100)]
+    kendra.put_documents(ids)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    records = [
+        {
+            "messageId": f"m-{i}",
+            "receiptHandle": f"rh-{i}",
+            "body": json.dumps({"documents": [doc]}),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kendra-waiter-check",
+            "awsRegion": "us-east-1",
+        }
+        for i, doc in enumerate(ids)
+    ]
+    result = runtime.invoke({"Records": records})
+    assert result.ok, result
+    assert result.payload == {"batchItemFailures": []}
+    assert len(kendra.status_requests()) == 10, "100 one-document messages must cost 10 calls"
+
+
+def test_kendra_errors_have_their_error_types(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, kendra=kendra)
+    unknown_index = "99999999-2222-3333-4444-555555555555"
+    r = runtime.invoke({"indexId": unknown_index, "documents": ["a"]})
+    assert (r.error_type, "ResourceNotFoundException" in (r.error_message or "")) == ("KendraRequestError", True), r
+
+    kendra.fail_next(3, "ThrottlingException")  # the SDK's three attempts of the one call
+    r = runtime.invoke({"indexId": INDEX_ID, "documents": ["a"]})
+    assert r.error_type == "KendraUnavailable", r
+    assert len(kendra.status_requests()) == 1 + 3
+
+    # Some calls succeed, one keeps failing: the round succeeds, its documents stay pending.
+    kendra.put_documents([f"d{i}" for i in range(20)])
+    kendra.clear_requests()
+    kendra.fail_next(3, "InternalServerException")
+    r = runtime.invoke({"indexId": INDEX_ID, "documents": [f"d{i}" for i in range(20)]}, timeout_ms=60_000)
+    assert r.ok, r
+    assert r.payload["status"] == "PENDING"
+    assert r.payload["succeeded"] == 10 and len(r.payload["documents"]) == 10
+    assert r.payload["counts"] == {"INDEXED": 10, "ERROR": 10}
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("MAX_ATTEMPTS", "0"),
+        ("KENDRA_MAX_CONCURRENCY", "x"),
+        ("RETRY_QUEUE_URL", "http://127.0.0.1:1/123456789012/kendra-waiter-check.fifo"),
+        ("RETRY_DELAY_SECONDS", "901"),
+        ("KENDRA_INDEX_ID", "too-short"),
+        ("MAX_DOCUMENTS", "-5"),
+    ],
+)
+def test_bad_configuration_is_an_init_error(e2e, variable, value):
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {variable: value}, register_liveness=False)
+    assert runtime.init_error_event.wait(20), "no POST /runtime/init/error"
+    rc = fn.wait_exit(20)
+    assert rc != 0
+    assert len(runtime.init_errors) == 1
+    error = runtime.init_errors[0]
+    assert error["errorType"] == "ConfigurationError"
+    assert variable in error["errorMessage"]
+    output = fn.stdout() + fn.stderr()
+    assert "panicked" not in output
+    assert variable in output, "the log should name the variable too"
+    assert runtime.history == [] and runtime.next_calls == 0, "no invocation may be taken after a failed init"
+
+
+def test_missing_runtime_environment_exits_without_panic(e2e):
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"AWS_LAMBDA_RUNTIME_API": None}, register_liveness=False)
+    rc = fn.wait_exit(20)
+    assert rc != 0
+    output = fn.stdout() + fn.stderr()
+    assert "panicked" not in output
+    assert "AWS_LAMBDA_RUNTIME_API" in output
+
+
+def test_deadline_is_honoured(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"slow-{i}" for i in range(25)]
+    kendra.put_documents(docs)
+    kendra.set_faults(latencyMs=2000)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"DEADLINE_MARGIN_MS": "300", "KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+
+    result = runtime.invoke({"documents": docs, "requestId": "slow"}, timeout_ms=1500)
+    assert result.ok, result
+    assert result.finished_ms < result.deadline_ms, (
+        f"answer came {result.finished_ms - result.deadline_ms} ms after the deadline"
+    )
+    p = result.payload
+    assert p["status"] == "PENDING"
+    assert p["counts"] == {"UNCHECKED": 25}
+    assert p["documents"] == docs
+    assert (p["attempt"], p["succeeded"], p["failed"], p["requestId"]) == (1, 0, [], "slow")
+    assert len(kendra.status_requests()) >= 1, "calls should have started before the cutoff"
+
+
+def test_no_time_left_is_pending_not_an_error(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"DEADLINE_MARGIN_MS": "1000", "KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    result = runtime.invoke({"documents": ["a", "b"]}, timeout_ms=500)
+    assert result.ok, result
+    assert result.payload["status"] == "PENDING"
+    assert result.payload["counts"] == {"UNCHECKED": 2}
+    assert result.payload["attempt"] == 1
+    assert kendra.status_requests() == []
+
+
+def test_json_logs_carry_the_request_id(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"AWS_LAMBDA_LOG_FORMAT": "JSON", "KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    result = runtime.invoke({"documents": ["x"]})
+    assert result.ok, result
+    wait_until(lambda: any("invocation summary" in l for l in fn.stdout().splitlines()), 5, "the summary line")
+    summary = [l for l in fn.json_lines() if "invocation summary" in json.dumps(l)]
+    assert len(summary) == 1
+    assert result.request_id in json.dumps(summary[0])
