@@ -198,16 +198,23 @@ impl Moto {
         let child = Command::new(&executable)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("moto_server starts");
-        let moto = Moto {
+        let mut moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         for _ in 0..300 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return moto;
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = moto.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                panic!("moto_server exited ({status}) before listening: {stderr}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
