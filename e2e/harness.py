@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -148,6 +149,16 @@ class _Invocation:
         self.result = Result(request_id=self.request_id, event=event)
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if readable:
+            return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+    return False
+
+
 class RuntimeApi:
     """Lambda Runtime API + Invoke API on 127.0.0.1 (a free port).
 
@@ -228,6 +239,8 @@ class RuntimeApi:
             try:
                 inv = self._pending.get(timeout=0.05)
             except queue.Empty:
+                if _peer_closed(handler.connection):
+                    return  # that runtime is gone; do not hand it an invocation
                 continue
             delivered = now_ms()
             inv.result.delivered_ms = delivered

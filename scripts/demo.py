@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""kendra-waiter, locally, in about half a minute.
+
+Runs the real release binary (target/release/bootstrap) behind a Lambda Runtime API
+emulator, against kendra-local (a Kendra emulator) and a moto server (SQS):
+
+  1. the Step Functions wait loop, mirrored in Python: a PUT batch that ends FAILED (one
+     document fails to index) and a DELETE batch that ends SUCCEEDED;
+  2. the SQS path: batches on a check queue, unfinished ones republished to it with a
+     delay, the failure report landing in the failure queue.
+
+Run it from the repository root after building:
+    cargo build --release --workspace --bins
+    .venv/bin/python scripts/demo.py
+Everything it starts listens on 127.0.0.1 only and is stopped on exit, Ctrl-C or error.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "e2e"))
+
+import harness  # noqa: E402
+from harness import INDEX_ID, FunctionProcess, KendraLocal, MotoServer, RuntimeApi, SqsPoller  # noqa: E402
+
+PUT_DOCS = [
+    "manuals/getting-started.pdf",
+    {"documentId": "manuals/admin-guide.pdf", "attributes": {"_category": "manuals", "_version": 3}},
+    "faq/billing.md",
+    "fail-faq/corrupted-scan.pdf",
+]
+DELETE_DOCS = ["archive/2019/report.pdf", "archive/2019/old-pricing.md"]
+SQS_BATCHES = {
+    "sqs-ingest-1": {"documents": ["blog/launch.md", "blog/roadmap.md"]},
+    "sqs-ingest-2": {"documents": ["kb/reset-password.md", "fail-kb/broken-table.html"]},
+    "sqs-cleanup-1": {"operation": "DELETE", "documents": ["kb/legacy-faq.md"]},
+}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def phase(title: str, explanation: str) -> None:
+    say()
+    say("=" * 78)
+    say(title)
+    say("=" * 78)
+    for line in textwrap.wrap(explanation, 78):
+        say(line)
+    say()
+
+
+def doc_id(doc) -> str:
+    return doc if isinstance(doc, str) else doc["documentId"]
+
+
+def show_round(n: int, result: harness.Result) -> None:
+    if not result.ok:
+        say(f"  round {n}: the function failed with {result.error_type}: {result.error_message}")
+        return
+    p = result.payload
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(p.get("counts", {}).items())) or "-"
+    say(f"  attempt {p['attempt']}/{p['maxAttempts']}  status {p['status']:<9}  Kendra saw: {counts}")
+    say(f"      succeeded so far: {p['succeeded']}   failed so far: {len(p['failed'])}")
+    if p["documents"]:
+        say(f"      still pending: {', '.join(doc_id(d) for d in p['documents'])}")
+
+
+def show_outcome(outcome: harness.LoopOutcome) -> None:
+    say(f"  -> the state machine would end {outcome.status}")
+    if isinstance(outcome.output, dict):
+        for f in outcome.output.get("failed", []):
+            say(f"     failed: {f['documentId']} ({f['status']}, {f.get('code', '-')}): {f.get('reason', '')}")
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="kendra-waiter-demo-"))
+    stack = harness.Stack()
+    try:
+        phase(
+            "Setup",
+            "Starting kendra-local with one index. Its documents stay PROCESSING for their "
+            "first 2 status checks, so the wait takes a few rounds. Ids starting with 'fail-' "
+            "fail to index, like a corrupt file would in Kendra.",
+        )
+        kendra = stack.add(KendraLocal(indexes=[INDEX_ID], indexing_checks=2, workdir=workdir / "kendra"))
+        say(f"  kendra-local: {kendra.endpoint} (index {INDEX_ID})")
+        kendra.put_documents([doc_id(d) for d in PUT_DOCS])
+        kendra.put_documents(DELETE_DOCS)
+        kendra.delete_documents(DELETE_DOCS)
+        say(f"  put {len(PUT_DOCS)} documents, deleting {len(DELETE_DOCS)} others")
+
+        runtime = stack.add(RuntimeApi())
+        fn = stack.add(FunctionProcess(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra_endpoint=kendra.endpoint, workdir=workdir, name="sfn"))
+        say(f"  Lambda Runtime API emulator: {runtime.endpoint}; function: {harness.waiter_bin()}")
+
+        phase(
+            "1. Step Functions wait loop (PUT)",
+            "Each round invokes the function with the batch; it asks Kendra for the status "
+            "of every document and returns the same batch with only the unfinished documents "
+            "left. The loop waits 1 s and feeds that result back in, until the status is "
+            "SUCCEEDED or FAILED (statemachine/wait-for-indexing.asl.json does the same).",
+        )
+        put_batch = {"indexId": INDEX_ID, "operation": "PUT", "documents": PUT_DOCS, "maxAttempts": 10, "requestId": "demo-put"}
+        outcome = harness.run_wait_loop(runtime, put_batch, wait_seconds=1, on_round=show_round)
+        show_outcome(outcome)
+
+        phase(
+            "1b. Step Functions wait loop (DELETE)",
+            "Same loop for deleted documents: a DELETE batch is done when Kendra reports "
+            "NOT_FOUND for every document.",
+        )
+        delete_batch = {"operation": "DELETE", "documents": DELETE_DOCS, "requestId": "demo-delete"}
+        outcome = harness.run_wait_loop(runtime, delete_batch, wait_seconds=1, on_round=show_round)
+        show_outcome(outcome)
+        fn.close()
+
+        phase(
+            "2. SQS with retries",
+            "Now the same function behind an SQS queue (a moto server). Each message is one "
+            "batch. A poller plays Lambda's event source mapping: it receives messages, "
+            "invokes the function, and deletes every message not listed in batchItemFailures. "
+            "Unfinished batches are republished by the function to the same queue with a "
+            "1 s delay (RETRY_QUEUE_URL); finished batches with failures are reported to the "
+            "failure queue.",
+        )
+        say("  starting moto server (SQS)...")
+        moto = stack.add(MotoServer(workdir=workdir / "moto"))
+        sqs = moto.client("sqs")
+        queues = harness.create_queues(sqs, "demo", visibility_timeout=5)
+        say(f"  check queue:   {queues.check_url}")
+        say(f"  failure queue: {queues.failure_url}")
+        kendra.put_documents(["blog/launch.md", "blog/roadmap.md", "kb/reset-password.md", "fail-kb/broken-table.html", "kb/legacy-faq.md"])
+        kendra.delete_documents(["kb/legacy-faq.md"])
+        stack.add(
+            FunctionProcess(
+                runtime,
+                {
+                    "KENDRA_INDEX_ID": INDEX_ID,
+                    "RETRY_QUEUE_URL": queues.check_url,
+                    "RETRY_DELAY_SECONDS": "1",
+                    "RETRY_MAX_DELAY_SECONDS": "4",
+                    "FAILURE_QUEUE_URL": queues.failure_url,
+                },
+                kendra_endpoint=kendra.endpoint,
+                sqs_endpoint=moto.endpoint,
+                workdir=workdir,
+                name="sqs",
+            )
+        )
+        for rid, batch in SQS_BATCHES.items():
+            sqs.send_message(QueueUrl=queues.check_url, MessageBody=json.dumps({**batch, "requestId": rid}))
+        say(f"  sent {len(SQS_BATCHES)} messages: {', '.join(SQS_BATCHES)}")
+        say()
+
+        poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=10)
+
+        def show_poll(poll: harness.Poll) -> None:
+            labels = []
+            for m in poll.received:
+                body = json.loads(m["Body"])
+                labels.append(f"{body.get('requestId')}(attempt {body.get('attempt', 0)})")
+            delayed = harness.queue_counts(sqs, queues.check_url)["ApproximateNumberOfMessagesDelayed"]
+            say(f"  poll {poll.number}: received {len(poll.received)}: {', '.join(labels)}")
+            failures = poll.failures or "none"
+            say(f"      batchItemFailures: {failures}   acknowledged: {len(poll.acknowledged)}   republished (waiting out their delay): {delayed}")
+
+        poller.run_until_empty(timeout=120, on_poll=show_poll)
+        say("  the check queue is empty")
+        reports = harness.drain_queue(sqs, queues.failure_url)
+        say(f"  failure queue: {len(reports)} report(s)")
+        for m in reports:
+            r = json.loads(m["Body"])
+            for f in r["failed"]:
+                say(f"     {r.get('requestId')}: {f['documentId']} {f['status']} ({f.get('code', '-')}); {r['succeeded']} other document(s) indexed")
+        say()
+        say("Done. Everything started by the demo is being stopped.")
+        return 0
+    except KeyboardInterrupt:
+        say("\ninterrupted; stopping everything")
+        return 130
+    finally:
+        stack.close()
+        harness.remove_tree(workdir)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        sys.exit(main())
+    except harness.HarnessError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        sys.exit(1)
