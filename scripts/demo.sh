@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The local demo: builds the release binaries, then runs the real function behind a local
+# Lambda Runtime API against kendra-local (and moto for SQS), printing every round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+echo "==> building the release binaries (the first build takes a few minutes)"
+cargo build --release --locked --workspace --bins
+exec .venv/bin/python scripts/demo.py "$@"
