@@ -111,14 +111,12 @@ impl Config {
             .map_or(defaults.deadline_margin, Duration::from_millis);
 
         let retry_queue_url = get("RETRY_QUEUE_URL");
-        if let Some(url) = &retry_queue_url {
-            if is_fifo(url) {
-                return Err(invalid(
-                    "RETRY_QUEUE_URL",
-                    url,
-                    "must be a standard queue: a FIFO queue cannot delay single messages; FIFO sources are retried through batchItemFailures".to_string(),
-                ));
-            }
+        if let Some(url) = retry_queue_url.as_deref().filter(|url| is_fifo(url)) {
+            return Err(invalid(
+                "RETRY_QUEUE_URL",
+                url,
+                "must be a standard queue: a FIFO queue cannot delay single messages; FIFO sources are retried through batchItemFailures".to_string(),
+            ));
         }
         let max_delay = u64::from(MAX_SQS_DELAY_SECONDS);
         let retry_delay_seconds = whole(

@@ -151,3 +151,44 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_map_onto_kendras_value_types() {
+        let key = DocumentKey {
+            document_id: "doc".into(),
+            attributes: vec![
+                (
+                    "l".into(),
+                    AttributeValue::StringList(vec!["a".into(), "b".into()]),
+                ),
+                ("n".into(), AttributeValue::Long(-3)),
+                ("s".into(), AttributeValue::String("x".into())),
+            ],
+        };
+        let info = document_info(&key).unwrap();
+        assert_eq!(info.document_id(), "doc");
+        let attributes = info.attributes();
+        assert_eq!(attributes.len(), 3);
+        let value = |name: &str| {
+            attributes
+                .iter()
+                .find(|a| a.key() == name)
+                .and_then(|a| a.value())
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(value("l").string_list_value(), ["a", "b"]);
+        assert_eq!(value("n").long_value(), Some(-3));
+        assert_eq!(value("s").string_value(), Some("x"));
+    }
+
+    #[test]
+    fn a_document_without_attributes_sends_none() {
+        let info = document_info(&DocumentKey::new("doc")).unwrap();
+        assert!(info.attributes.is_none());
+    }
+}
