@@ -3,6 +3,7 @@
 //! record is appended once when the call is parsed and its outcome filled in when it is
 //! answered.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,12 +27,16 @@ pub struct RequestRecord {
     pub error: Option<String>,
 }
 
+/// The log keeps the latest this many calls, so a long-running emulator (the demo, a
+/// benchmark) does not grow without bound; tests are far below it.
+pub const MAX_RECORDS: usize = 100_000;
+
 #[derive(Debug, Default)]
 struct Records {
-    /// Sequence number of `records[0]`, so a call that finishes after a `clear` does not
-    /// write into someone else's record.
+    /// Sequence number of `records[0]`, so a call that finishes after a `clear` (or after its
+    /// record was evicted) does not write into someone else's record.
     base: u64,
-    records: Vec<RequestRecord>,
+    records: VecDeque<RequestRecord>,
 }
 
 /// The shared log and the in-flight counter.
@@ -88,8 +93,12 @@ impl RequestLog {
 
     pub(crate) fn push(&self, record: RequestRecord) -> Slot {
         let mut r = self.lock();
+        if r.records.len() >= MAX_RECORDS {
+            r.records.pop_front();
+            r.base += 1;
+        }
         let seq = r.base + r.records.len() as u64;
-        r.records.push(record);
+        r.records.push_back(record);
         Slot(seq)
     }
 
@@ -106,7 +115,7 @@ impl RequestLog {
 
     /// The records in arrival order.
     pub(crate) fn snapshot(&self) -> Vec<RequestRecord> {
-        let mut v = self.lock().records.clone();
+        let mut v: Vec<RequestRecord> = self.lock().records.iter().cloned().collect();
         // Records are pushed after the body is read, which may reorder concurrent arrivals.
         v.sort_by_key(|r| r.arrived);
         v
@@ -132,6 +141,29 @@ mod tests {
             in_flight: 1,
             error: None,
         }
+    }
+
+    #[test]
+    fn the_log_keeps_the_latest_records() {
+        let log = RequestLog::new(Instant::now());
+        let first = log.push(record("first"));
+        for _ in 1..MAX_RECORDS {
+            log.push(record("x"));
+        }
+        let last = log.push(record("last"));
+        log.finish(first, Some("ThrottlingException"));
+        log.finish(last, Some("InternalServerException"));
+        let snap = log.snapshot();
+        assert_eq!(snap.len(), MAX_RECORDS);
+        assert_eq!(snap[0].operation, "x");
+        assert!(
+            snap.iter()
+                .all(|r| r.error.as_deref() != Some("ThrottlingException"))
+        );
+        assert_eq!(
+            snap[MAX_RECORDS - 1].error.as_deref(),
+            Some("InternalServerException")
+        );
     }
 
     #[test]

@@ -551,9 +551,7 @@ async fn batch_get_document_status_validation() {
     let one = || vec!["a".to_owned()];
     let e = call(&INDEX[..35], one()).await.unwrap_err();
     assert_validation(&kendra, e, "indexId");
-    let e = call(&format!("{}", INDEX.replacen('0', "_", 1)), one())
-        .await
-        .unwrap_err();
+    let e = call(&INDEX.replacen('0', "_", 1), one()).await.unwrap_err();
     assert!(e.as_service_error().unwrap().is_validation_exception());
     assert_validation(&kendra, e, "indexId");
     let e = call(&format!("-{}", &INDEX[1..]), one()).await.unwrap_err();
