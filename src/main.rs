@@ -9,6 +9,7 @@ use kendra_waiter::publish::SqsPublisher;
 use kendra_waiter::{App, runtime_api, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use tracing::Instrument;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -33,9 +34,10 @@ async fn main() -> ExitCode {
         SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config)),
     );
     let app = &app;
-    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let span = telemetry::invocation_span(&event.context.request_id);
         app.handle(event.payload, Some(event.context.deadline))
-            .await
+            .instrument(span)
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,15 +21,19 @@ pub struct InvocationStats {
 
 /// Sets up `tracing` the way Lambda's advanced logging controls expect: JSON lines when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, the level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`,
-/// else INFO. No timestamps: CloudWatch stamps every line. The runtime's span carries the
-/// request id, so every line logged during an invocation names it.
+/// else INFO. No timestamps: CloudWatch stamps every line. Each invocation runs in an
+/// ERROR-level span carrying the request id (see [`invocation_span`]), so every line logged
+/// during it names the request, whatever the level.
 pub fn init_tracing() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
+    // Lambda's levels are upper case and include FATAL, which tracing calls ERROR.
+    let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
+        Ok(level) if level.eq_ignore_ascii_case("fatal") => "error".to_string(),
+        Ok(level) => level.to_ascii_lowercase(),
+        Err(_) => std::env::var("RUST_LOG").unwrap_or_default(),
+    };
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase());
+        .parse_lossy(level);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -46,6 +50,13 @@ pub fn init_tracing() {
     } else {
         builder.try_init()
     };
+}
+
+/// The span of one invocation. `lambda_runtime` opens an INFO span with the request id,
+/// which a level of WARN or ERROR filters out, and with it the id; an ERROR-level span is
+/// enabled whenever anything is logged at all.
+pub fn invocation_span(request_id: &str) -> tracing::Span {
+    tracing::error_span!("invocation", requestId = request_id)
 }
 
 /// The EMF record for one invocation: one JSON line on stdout that CloudWatch turns into
