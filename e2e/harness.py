@@ -439,11 +439,13 @@ class FunctionProcess:
         return self.proc.wait(timeout=timeout)
 
     def stdout(self) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.stdout_path.read_text(errors="replace")
 
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def json_lines(self) -> list[dict]:

@@ -191,7 +191,8 @@ def test_sqs_messages_share_status_calls(e2e):
 def test_kendra_errors_have_their_error_types(e2e):
     kendra = e2e.kendra(indexing_checks=0)
     runtime = e2e.runtime()
-    e2e.function(runtime, kendra=kendra)
+    # One call at a time, so the scripted errors hit one call's three SDK attempts.
+    e2e.function(runtime, {"KENDRA_MAX_CONCURRENCY": "1"}, kendra=kendra)
     unknown_index = "99999999-2222-3333-4444-555555555555"
     r = runtime.invoke({"indexId": unknown_index, "documents": ["a"]})
     assert (r.error_type, "ResourceNotFoundException" in (r.error_message or "")) == ("KendraRequestError", True), r
