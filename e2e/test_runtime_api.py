@@ -293,3 +293,141 @@ def test_json_logs_carry_the_request_id(e2e):
     summary = [l for l in fn.json_lines() if "invocation summary" in json.dumps(l)]
     assert len(summary) == 1
     assert result.request_id in json.dumps(summary[0])
+
+
+# --- contract probes -------------------------------------------------------------------
+
+
+def test_duplicates_are_one_document(e2e):
+    kendra = e2e.kendra(indexing_checks=1)
+    kendra.put_documents(["a", "b"])
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    docs = ["a", {"documentId": "a"}, "b", "a", {"documentId": "b", "attributes": {}}]
+    first = runtime.invoke({"documents": docs})
+    assert first.ok, first
+    checked = [i for c in kendra.status_requests() for i in c["documentIds"]]
+    assert sorted(checked) == ["a", "b"], "each document is checked once"
+    assert first.payload["counts"] == {"PROCESSING": 2}
+    pending_ids = [doc_id(d) for d in first.payload["documents"]]
+    assert sorted(pending_ids) == ["a", "b"], f"listed once: {first.payload['documents']}"
+    second = runtime.invoke(first.payload)
+    assert second.ok, second
+    assert second.payload["succeeded"] == 2 and second.payload["status"] == "SUCCEEDED"
+
+
+def test_max_documents_counts_entries_as_given(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "MAX_DOCUMENTS": "3"}, kendra=kendra)
+    r = runtime.invoke({"documents": ["a", "a", "b", "c"]})
+    assert r.error_type == "ValidationError" and "documents" in r.error_message, r
+    r = runtime.invoke({"documents": ["a", "a", "b"]})
+    assert r.ok, r
+    r = runtime.invoke({"documents": []})
+    assert r.error_type == "ValidationError" and "documents" in r.error_message, r
+
+
+def test_statuses_beyond_indexed(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(["re-put", "update-fail-x", "status-WEIRD_NEW-1"])
+    kendra.put_documents(["re-put", "update-fail-x"])  # put over a live document
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    r = runtime.invoke({"documents": ["re-put", "update-fail-x", "status-WEIRD_NEW-1"], "maxAttempts": 5})
+    assert r.ok, r
+    p = r.payload
+    assert p["counts"] == {"UPDATED": 1, "UPDATE_FAILED": 1, "WEIRD_NEW": 1}
+    assert p["succeeded"] == 1
+    assert [(f["documentId"], f["status"]) for f in p["failed"]] == [("update-fail-x", "UPDATE_FAILED")]
+    assert p["documents"] == ["status-WEIRD_NEW-1"], "an unknown status stays pending"
+    assert p["status"] == "PENDING"
+
+
+def test_delete_classification(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(["still-there"])
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    r = runtime.invoke({"operation": "DELETE", "documents": ["still-there", "never-existed", "error-invalid-d", "fail-x"], "maxAttempts": 9})
+    assert r.ok, r
+    p = r.payload
+    assert p["succeeded"] == 2  # never-existed and fail-x (never put): NOT_FOUND
+    assert p["documents"] == ["still-there"]
+    assert [(f["documentId"], f["status"]) for f in p["failed"]] == [("error-invalid-d", "INVALID_REQUEST")]
+    assert p["counts"] == {"INDEXED": 1, "NOT_FOUND": 2, "ERROR": 1}
+
+
+def test_max_attempts_default_comes_from_the_environment(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(["stuck-env"])
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "MAX_ATTEMPTS": "2"}, kendra=kendra)
+    first = runtime.invoke({"documents": ["stuck-env"]})
+    assert first.ok and first.payload["maxAttempts"] == 2 and first.payload["status"] == "PENDING", first
+    second = runtime.invoke(first.payload)
+    assert second.ok, second
+    assert second.payload["status"] == "FAILED"
+    assert second.payload["failed"] == [{"documentId": "stuck-env", "status": "TIMED_OUT", "reason": "PROCESSING after 2 attempts"}]
+
+
+def test_metrics_count_calls_not_sdk_retries(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"m{i}" for i in range(20)]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_CONCURRENCY": "1", "METRICS_NAMESPACE": "E2E"}, kendra=kendra)
+    kendra.fail_next(3, "ThrottlingException")  # the first call's three SDK attempts
+    r = runtime.invoke({"documents": docs})
+    assert r.ok, r
+    assert len(kendra.status_requests()) == 4  # 3 throttled attempts + 1 call
+    emf = fn.emf_records()[-1]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "E2E"
+    assert (emf["KendraCalls"], emf["KendraThrottled"]) == (2, 1)
+    assert (emf["DocumentsSucceeded"], emf["DocumentsPending"], emf["DocumentsFailed"]) == (10, 10, 0)
+
+
+def test_concurrency_cap(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"c{i}" for i in range(80)]
+    kendra.put_documents(docs)
+    kendra.set_faults(latencyMs=40)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_CONCURRENCY": "3"}, kendra=kendra)
+    r = runtime.invoke({"documents": docs})
+    assert r.ok and r.payload["succeeded"] == 80, r
+    in_flight = [c["inFlight"] for c in kendra.status_requests()]
+    assert len(in_flight) == 8
+    assert max(in_flight) == 3, in_flight
+
+
+def test_rate_cap(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"r{i}" for i in range(100)]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_RPS": "10"}, kendra=kendra)
+    r = runtime.invoke({"documents": docs})
+    assert r.ok and r.payload["succeeded"] == 100, r
+    arrived = sorted(c["arrivedMs"] for c in kendra.status_requests())
+    assert len(arrived) == 10
+    # 10 calls at 10 per second: at least ~0.9 s from the first to the last.
+    assert arrived[-1] - arrived[0] >= 850, arrived
+
+
+def test_sqs_index_refused_only_fails_its_messages(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(["good-1"])
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    bad_index = "99999999-2222-3333-4444-555555555555"
+    records = [
+        {"messageId": "good", "body": json.dumps({"documents": ["good-1"]})},
+        {"messageId": "bad", "body": json.dumps({"indexId": bad_index, "documents": ["x"]})},
+    ]
+    for r in records:
+        r.update({"receiptHandle": "rh", "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                  "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:check", "awsRegion": "us-east-1"})
+    result = runtime.invoke({"Records": records})
+    assert result.ok, result
+    assert result.payload == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
