@@ -10,7 +10,17 @@ import uuid
 
 import pytest
 
-from harness import INDEX_ID, SqsPoller, create_queues, drain_queue, queue_is_empty, template_queue_settings
+from harness import (
+    INDEX_ID,
+    SqsPoller,
+    create_queues,
+    drain_queue,
+    now_ms,
+    queue_counts,
+    queue_is_empty,
+    template_queue_settings,
+    wait_until,
+)
 
 POISON = "this is not JSON {"
 
@@ -106,3 +116,108 @@ def test_sqs_end_to_end(sqs_case):
         assert all(b.get("attempt", 0) == 0 for b in bodies), "nothing is republished in this mode"
         ok_receipts = [m for m in received if m["Body"] != POISON and json.loads(m["Body"])["requestId"] == "ok"]
         assert len(ok_receipts) == 3, "indexing-checks 2: PROCESSING twice, INDEXED on the third receive"
+
+
+# --- SQS contract probes (moto server queues, hand-built events) ----------------------
+
+
+def record(message_id: str, body, queue_arn: str, receive_count: int = 1, group: str | None = None) -> dict:
+    attrs = {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1795900000000"}
+    if group:
+        attrs["MessageGroupId"] = group
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": attrs,
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+@pytest.fixture
+def probe(e2e, sqs, moto_server):
+    queues = create_queues(sqs, f"probe-{uuid.uuid4().hex[:8]}", visibility_timeout=1)
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+
+    def start(**env):
+        base = {"KENDRA_INDEX_ID": INDEX_ID, "FAILURE_QUEUE_URL": queues.failure_url, "RETRY_QUEUE_URL": queues.check_url,
+                "RETRY_DELAY_SECONDS": "0", "RETRY_MAX_DELAY_SECONDS": "0"}
+        base.update(env)
+        return e2e.function(runtime, base, kendra=kendra, sqs_endpoint=moto_server.endpoint)
+
+    return {"queues": queues, "kendra": kendra, "runtime": runtime, "start": start, "sqs": sqs}
+
+
+def test_attempt_counts_sqs_redeliveries(probe):
+    q, sqs = probe["queues"], probe["sqs"]
+    probe["kendra"].put_documents(["stuck-rc"])
+    probe["start"]()
+    # attempt 2 in the body + 2 earlier receives = attempt 4 before this round; maxAttempts 5:
+    # this round is the last, so the document times out and the report goes out.
+    body = {"documents": ["stuck-rc"], "attempt": 2, "maxAttempts": 5, "requestId": "rc"}
+    r = probe["runtime"].invoke({"Records": [record("rc-1", body, q.check_arn, receive_count=3)]})
+    assert r.ok and r.payload == {"batchItemFailures": []}, r
+    reports = [json.loads(m["Body"]) for m in drain_queue(sqs, q.failure_url)]
+    assert len(reports) == 1
+    assert reports[0]["attempt"] == 5
+    assert reports[0]["failed"] == [{"documentId": "stuck-rc", "status": "TIMED_OUT", "reason": "PROCESSING after 5 attempts"}]
+    assert reports[0]["sourceMessageId"] == "rc-1"
+    assert queue_is_empty(sqs, q.check_url), "a finished message is not republished"
+
+
+def test_republished_body_and_delay(probe):
+    q, sqs = probe["queues"], probe["sqs"]
+    probe["kendra"].put_documents(["stuck-rp", "rp-ok"])
+    probe["start"](RETRY_DELAY_SECONDS="1", RETRY_MAX_DELAY_SECONDS="900")
+    body = {"documents": ["stuck-rp", "rp-ok"], "requestId": "rp"}
+    # Second receive: attempt before the round = 0 + (2 - 1) = 1, so DelaySeconds = 1 * 2^1 = 2.
+    r = probe["runtime"].invoke({"Records": [record("rp-1", body, q.check_arn, receive_count=2)]})
+    assert r.ok and r.payload == {"batchItemFailures": []}, r
+    counts = queue_counts(sqs, q.check_url)
+    assert counts["ApproximateNumberOfMessagesDelayed"] == 1, counts
+
+    def receive():
+        return sqs.receive_message(QueueUrl=q.check_url, AttributeNames=["All"], MaxNumberOfMessages=1).get("Messages")
+
+    msgs = wait_until(receive, 10, "the republished message")
+    visible_after = now_ms() - int(msgs[0]["Attributes"]["SentTimestamp"])
+    assert 1900 <= visible_after < 3500, f"DelaySeconds should be 2 s, visible after {visible_after} ms"
+    sent = json.loads(msgs[0]["Body"])
+    assert sent["attempt"] == 2 and sent["documents"] == ["stuck-rp"] and sent["succeeded"] == 1
+    assert sent["requestId"] == "rp" and sent["status"] == "PENDING" and sent["failed"] == []
+
+
+def test_fifo_sources_are_never_republished(probe):
+    q, sqs = probe["queues"], probe["sqs"]
+    probe["start"]()
+    fifo_arn = "arn:aws:sqs:us-east-1:123456789012:probe-check.fifo"
+    r = probe["runtime"].invoke({"Records": [record("f-1", {"documents": ["never-put"]}, fifo_arn, group="g")]})
+    assert r.ok, r
+    assert r.payload == {"batchItemFailures": [{"itemIdentifier": "f-1"}]}
+    assert queue_is_empty(sqs, q.check_url), "RETRY_QUEUE_URL must not be used for FIFO sources"
+
+
+def test_failed_sends_become_batch_item_failures(probe, moto_server):
+    q, sqs = probe["queues"], probe["sqs"]
+    probe["kendra"].put_documents(["fail-send", "pending-send"])
+    missing = f"{moto_server.endpoint}/123456789012/does-not-exist"
+    # Both sends fail (no such queue): the failed message and the unfinished one must be
+    # reported so SQS delivers them again; the finished one is acknowledged.
+    probe["start"](FAILURE_QUEUE_URL=missing, RETRY_QUEUE_URL=missing)
+    r = probe["runtime"].invoke(
+        {
+            "Records": [
+                record("s-fail", {"documents": ["fail-send"]}, q.check_arn),
+                record("s-pending", {"documents": ["never-put-doc"]}, q.check_arn),
+                record("s-ok", {"documents": ["pending-send"]}, q.check_arn),
+            ]
+        }
+    )
+    assert r.ok, r
+    ids = sorted(f["itemIdentifier"] for f in r.payload["batchItemFailures"])
+    assert ids == ["s-fail", "s-pending"]
