@@ -431,3 +431,106 @@ def test_sqs_index_refused_only_fails_its_messages(e2e):
     result = runtime.invoke({"Records": records})
     assert result.ok, result
     assert result.payload == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+BAD_BATCHES = [
+    ({"documents": [{"documentId": "a", "attributes": {"flag": True}}]}, "attributes"),
+    ({"documents": [{"documentId": "a", "attributes": {"tags": ["x", 1]}}]}, "attributes"),
+    ({"documents": ["a"], "succeeded": -1}, "succeeded"),
+    ({"documents": ["a"], "failed": "none"}, "failed"),
+    ({"documents": ["a"], "attempt": 1.5}, "attempt"),
+    ({"documents": ["a"], "attempt": "1"}, "attempt"),
+    ({"documents": ["x" * 2049]}, "documentId"),
+    ({"documents": [{"attributes": {}}]}, "documentId"),
+    ({"documents": [17]}, "documents"),
+    ({"indexId": "-1111111-2222-3333-4444-555555555555", "documents": ["a"]}, "indexId"),
+    ({"indexId": "11111111_2222_3333_4444_555555555555", "documents": ["a"]}, "indexId"),
+    ({"documents": ["a"], "maxAttempts": "many"}, "maxAttempts"),
+    ({"documents": ["a"], "operation": "delete"}, "operation"),
+    ([{"documents": ["a"]}], None),
+    ("just a string", None),
+]
+
+
+@pytest.mark.parametrize("batch,field", BAD_BATCHES, ids=[f"bad-{i}" for i in range(len(BAD_BATCHES))])
+def test_bad_batches_are_validation_errors(e2e, batch, field):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    r = runtime.invoke(batch)
+    assert r.error_type == "ValidationError", r
+    if field:
+        assert field in r.error_message, r.error_message
+    assert kendra.status_requests() == []
+
+
+def test_limits_at_the_edges(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    long_id = "y" * 2048
+    kendra.put_documents([long_id])
+    r = runtime.invoke({"documents": [long_id]})
+    assert r.ok and r.payload["succeeded"] == 1, r
+    r = runtime.invoke({"documents": [f"n{i}" for i in range(5001)]})
+    assert r.error_type == "ValidationError" and "documents" in r.error_message, r
+    kendra.clear_requests()
+    r = runtime.invoke({"operation": "DELETE", "documents": [f"n{i}" for i in range(5000)]})
+    assert r.ok and r.payload["succeeded"] == 5000 and r.payload["status"] == "SUCCEEDED", r
+    assert len(kendra.status_requests()) == 500
+
+
+def test_correlation_data_is_returned_unchanged(e2e):
+    kendra = e2e.kendra(indexing_checks=1)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    extra = {"meta": {"a": [1, 2.5, {"b": None}], "s": "ü"}, "traceId": 7, "flag": False}
+    kendra.put_documents(["k"])
+    r = runtime.invoke({"documents": ["k"], **extra})
+    assert r.ok, r
+    assert {k: r.payload[k] for k in extra} == extra
+    r2 = runtime.invoke(r.payload)
+    assert r2.ok and {k: r2.payload[k] for k in extra} == extra
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException", "ConflictException"])
+def test_refusals_are_kendra_request_errors(e2e, code):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"z{i}" for i in range(20)]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_CONCURRENCY": "1"}, kendra=kendra)
+    kendra.fail_next(1, code)
+    r = runtime.invoke({"documents": docs})
+    assert r.error_type == "KendraRequestError", r
+    assert code in r.error_message
+
+
+def test_records_not_from_sqs_are_rejected(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    sqs_event = load("sqs-standard.json")
+    mixed = {"Records": sqs_event["Records"][:1] + load("invalid-s3-event.json")["Records"]}
+    r = runtime.invoke(mixed)
+    assert r.error_type == "ValidationError", r
+    assert kendra.status_requests() == []
+    empty_id = load("sqs-standard.json")
+    empty_id["Records"][1]["messageId"] = ""
+    r = runtime.invoke(empty_id)
+    assert r.error_type == "ValidationError" and "messageId" in r.error_message, r
+
+
+def test_sqs_body_that_is_not_a_batch_is_reported(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    kendra.put_documents(["fine"])
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    base = load("sqs-standard.json")["Records"][0]
+    bodies = {"ok": {"documents": ["fine"]}, "empty-object": {}, "array": [1], "bad-op": {"documents": ["fine"], "operation": "NOPE"}}
+    records = [dict(base, messageId=k, body=json.dumps(v)) for k, v in bodies.items()]
+    r = runtime.invoke({"Records": records})
+    assert r.ok, r
+    assert sorted(f["itemIdentifier"] for f in r.payload["batchItemFailures"]) == ["array", "bad-op", "empty-object"]
+    errors = [l for l in fn.stdout().splitlines() if "ERROR" in l]
+    assert len(errors) >= 3, "each bad body is logged at ERROR"
