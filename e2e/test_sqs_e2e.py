@@ -221,3 +221,22 @@ def test_failed_sends_become_batch_item_failures(probe, moto_server):
     assert r.ok, r
     ids = sorted(f["itemIdentifier"] for f in r.payload["batchItemFailures"])
     assert ids == ["s-fail", "s-pending"]
+
+
+def test_sqs_deadline_republishes_unchecked_messages(probe):
+    q, sqs = probe["queues"], probe["sqs"]
+    docs = [f"late-{i}" for i in range(12)]
+    probe["kendra"].put_documents(docs)
+    probe["kendra"].set_faults(latencyMs=2000)
+    probe["start"](DEADLINE_MARGIN_MS="300", RETRY_DELAY_SECONDS="0")
+    records = [record(f"late-{i}", {"documents": docs[i * 3:(i + 1) * 3], "requestId": f"late-{i}"}, q.check_arn) for i in range(4)]
+    r = probe["runtime"].invoke({"Records": records}, timeout_ms=1500)
+    assert r.ok, r
+    assert r.finished_ms < r.deadline_ms, f"answered {r.finished_ms - r.deadline_ms} ms after the deadline"
+    assert r.payload == {"batchItemFailures": []}, "unchecked messages are republished, not reported"
+    republished = wait_until(lambda: drain_queue(sqs, q.check_url) or None, 10, "the republished messages")
+    bodies = sorted((json.loads(m["Body"]) for m in republished), key=lambda b: b["requestId"])
+    assert [b["requestId"] for b in bodies] == [f"late-{i}" for i in range(4)]
+    for i, b in enumerate(bodies):
+        assert b["documents"] == docs[i * 3:(i + 1) * 3]
+        assert b["counts"] == {"UNCHECKED": 3} and b["attempt"] == 1
