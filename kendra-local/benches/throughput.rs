@@ -219,12 +219,19 @@ where
     (ok, failed, elapsed)
 }
 
-async fn admin_setup(endpoint: &str) {
-    // A running binary: create the index and documents through the admin interface.
-    let addr: SocketAddr = match endpoint.trim_start_matches("http://").parse() {
-        Ok(a) => a,
-        Err(e) => panic!("--endpoint must be http://IP:PORT: {e}"),
-    };
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn parse_endpoint(endpoint: &str) -> Result<SocketAddr, BoxError> {
+    endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("endpoint {endpoint:?} must be http://IP:PORT: {e}").into())
+}
+
+/// A running binary: create the index and documents through the admin interface.
+async fn admin_setup(endpoint: &str) -> Result<(), BoxError> {
+    let addr = parse_endpoint(endpoint)?;
     let ids: Vec<String> = doc_ids().iter().map(|i| format!("\"{i}\"")).collect();
     for (path, body) in [
         (format!("/_kendra_local/indexes/{INDEX}"), String::new()),
@@ -233,31 +240,30 @@ async fn admin_setup(endpoint: &str) {
             format!(r#"{{"indexId":"{INDEX}","put":[{}]}}"#, ids.join(",")),
         ),
     ] {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(req.as_bytes()).await.expect("write");
+        s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
-        let status = read_response(&mut s, &mut buf).await.expect("admin answer");
-        assert_eq!(status, 200, "admin {path}");
+        let status = read_response(&mut s, &mut buf).await?;
+        if status != 200 {
+            return Err(format!("admin {path} answered {status}").into());
+        }
     }
+    Ok(())
 }
 
-fn main() {
+fn main() -> Result<(), BoxError> {
     let opts = options();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("tokio runtime: {e}"),
-    };
+        .build()?;
     rt.block_on(async {
         let (server, endpoint) = match &opts.endpoint {
             Some(e) => {
-                admin_setup(e).await;
+                admin_setup(e).await?;
                 (None, e.clone())
             }
             None => {
@@ -265,8 +271,7 @@ fn main() {
                     indexes: vec![INDEX.into()],
                     ..Default::default()
                 })
-                .await
-                .expect("start kendra-local");
+                .await?;
                 let ids = doc_ids();
                 let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
                 server.put_documents(INDEX, &refs);
@@ -274,10 +279,7 @@ fn main() {
                 (Some(server), endpoint)
             }
         };
-        let addr: SocketAddr = endpoint
-            .trim_start_matches("http://")
-            .parse()
-            .expect("endpoint is http://IP:PORT");
+        let addr = parse_endpoint(&endpoint)?;
         println!(
             "kendra-local throughput: BatchGetDocumentStatus, 10 documents per call, {} connections, {}s, {} cores, server {}",
             opts.connections,
@@ -289,7 +291,7 @@ fn main() {
             let (ok, failed, elapsed) = match mode.as_str() {
                 "raw" => raw_load(addr, &opts).await,
                 "sdk" => sdk_load(&endpoint, &opts).await,
-                other => panic!("unknown --mode {other}; use raw or sdk"),
+                other => return Err(format!("unknown --mode {other}; use raw or sdk").into()),
             };
             println!(
                 "{mode:>4}: {:>9.0} calls/s  ({ok} ok, {failed} failed in {:.2}s)",
@@ -303,5 +305,6 @@ fn main() {
             }
             server.shutdown().await;
         }
-    });
+        Ok(())
+    })
 }
