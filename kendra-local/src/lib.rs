@@ -34,7 +34,7 @@ mod shapes;
 pub mod simulate;
 
 pub use faults::{FaultKind, Faults, FaultsError};
-pub use log::RequestRecord;
+pub use log::{CLIENT_CLOSED, MAX_RECORDS as REQUEST_LOG_CAPACITY, RequestRecord};
 pub use protocol::is_valid_index_id;
 
 use model::{Lifecycle, Store};

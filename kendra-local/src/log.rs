@@ -67,6 +67,33 @@ impl Drop for InFlight<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot(u64);
 
+/// The error recorded for a call whose client went away before it was answered (the handler
+/// is dropped mid-call, e.g. during added latency), so it is not mistaken for a success.
+pub const CLIENT_CLOSED: &str = "ClientClosedRequest";
+
+/// A pushed record awaiting its outcome; dropped unfinished, it records [`CLIENT_CLOSED`].
+#[derive(Debug)]
+pub(crate) struct Pending<'a> {
+    log: &'a RequestLog,
+    slot: Slot,
+    done: bool,
+}
+
+impl Pending<'_> {
+    pub(crate) fn finish(mut self, error: Option<&str>) {
+        self.done = true;
+        self.log.finish(self.slot, error);
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.log.finish(self.slot, Some(CLIENT_CLOSED));
+        }
+    }
+}
+
 impl RequestLog {
     pub(crate) fn new(started: Instant) -> Self {
         Self {
@@ -89,6 +116,15 @@ impl RequestLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         // A panic while holding the lock cannot leave the Vec half-written; keep serving.
         self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a record whose outcome is filled in by [`Pending::finish`].
+    pub(crate) fn begin(&self, record: RequestRecord) -> Pending<'_> {
+        Pending {
+            log: self,
+            slot: self.push(record),
+            done: false,
+        }
     }
 
     pub(crate) fn push(&self, record: RequestRecord) -> Slot {
@@ -164,6 +200,16 @@ mod tests {
             snap[MAX_RECORDS - 1].error.as_deref(),
             Some("InternalServerException")
         );
+    }
+
+    #[test]
+    fn an_unfinished_call_is_recorded_as_client_closed() {
+        let log = RequestLog::new(Instant::now());
+        drop(log.begin(record("abandoned")));
+        log.begin(record("answered")).finish(None);
+        let snap = log.snapshot();
+        assert_eq!(snap[0].error.as_deref(), Some(CLIENT_CLOSED));
+        assert_eq!(snap[1].error, None);
     }
 
     #[test]

@@ -148,7 +148,7 @@ async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
         Ok((_, r)) => (r.index_id().map(str::to_owned), r.document_ids()),
         Err(_) => (None, Vec::new()),
     };
-    let slot = shared.log.push(RequestRecord {
+    let pending = shared.log.begin(RequestRecord {
         operation,
         index_id,
         document_ids,
@@ -172,11 +172,11 @@ async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
     };
     let response = match result {
         Ok(body) => {
-            shared.log.finish(slot, None);
+            pending.finish(None);
             protocol::success(body, &request_id)
         }
         Err(e) => {
-            shared.log.finish(slot, Some(e.code.as_str()));
+            pending.finish(Some(e.code.as_str()));
             protocol::failure(&e, &request_id)
         }
     };

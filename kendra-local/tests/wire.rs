@@ -355,6 +355,48 @@ async fn shutdown_waits_for_in_flight_calls() {
 }
 
 #[tokio::test]
+async fn a_call_abandoned_by_its_client_is_not_logged_as_a_success() {
+    use tokio::io::AsyncWriteExt;
+    let kendra = start_with_index(Config {
+        faults: Faults {
+            latency: Duration::from_secs(30),
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let body = format!(r#"{{"IndexId":"{INDEX}","DocumentInfoList":[{{"DocumentId":"a"}}]}}"#);
+    let mut stream = tokio::net::TcpStream::connect(kendra.local_addr())
+        .await
+        .unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: {BGDS}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut in_log = false;
+    for _ in 0..200 {
+        if !kendra.requests().is_empty() {
+            in_log = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(in_log);
+    assert_eq!(kendra.requests()[0].error, None, "still in flight");
+    drop(stream);
+    let mut closed = None;
+    for _ in 0..400 {
+        closed = kendra.requests()[0].error.clone();
+        if closed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(closed.as_deref(), Some("ClientClosedRequest"));
+}
+
+#[tokio::test]
 async fn start_refuses_bad_config_and_binds_where_told() {
     let err = kendra_local::start(Config {
         indexes: vec!["bad".into()],
