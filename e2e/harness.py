@@ -831,6 +831,7 @@ class Poll:
     failures: list[str] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
     received_ms: int = 0
+    delete_failures: list[dict] = field(default_factory=list)
 
 
 class SqsPoller:
@@ -839,7 +840,12 @@ class SqsPoller:
     with the SQS event, delete the messages not reported in batchItemFailures (the rest
     become visible again after the visibility timeout). A failed invocation deletes nothing."""
 
-    def __init__(self, sqs, runtime: RuntimeApi, queue_url: str, queue_arn: str, batch_size: int = 10) -> None:
+    def __init__(
+        self, sqs, runtime: RuntimeApi, queue_url: str, queue_arn: str, batch_size: int = 10, invoke_timeout_ms: int = 60_000
+    ) -> None:
+        """``invoke_timeout_ms``: the function's timeout; keep it below the queue's visibility
+        timeout, as AWS requires, or messages reappear while they are being handled."""
+        self.invoke_timeout_ms = invoke_timeout_ms
         self.sqs = sqs
         self.runtime = runtime
         self.queue_url = queue_url
@@ -848,7 +854,11 @@ class SqsPoller:
         self.polls: list[Poll] = []
 
     def receive(self) -> list[dict]:
-        messages: list[dict] = []
+        """Up to ``batch_size`` messages. A message whose visibility timeout ran out while the
+        batch was being collected (tests use timeouts of a second or two, and a loaded
+        machine is slow) can come back in a later ReceiveMessage of the same batch: keep one
+        copy, the latest, like a batch of SQS messages would hold it once."""
+        messages: dict[str, dict] = {}
         while len(messages) < self.batch_size:
             got = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
@@ -857,12 +867,15 @@ class SqsPoller:
                 MessageAttributeNames=["All"],
                 WaitTimeSeconds=0,
             ).get("Messages", [])
-            messages += got
+            for m in got:
+                messages.pop(m["MessageId"], None)
+                messages[m["MessageId"]] = m
             if len(got) < 10:
                 break
-        return messages
+        return list(messages.values())
 
-    def poll_once(self, timeout_ms: int = 60_000) -> Poll | None:
+    def poll_once(self, timeout_ms: int | None = None) -> Poll | None:
+        timeout_ms = self.invoke_timeout_ms if timeout_ms is None else timeout_ms
         messages = self.receive()
         if not messages:
             return None
@@ -880,7 +893,8 @@ class SqsPoller:
                 if m["MessageId"] not in failed
             ]
             for i in range(0, len(entries), 10):
-                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries[i:i + 10])
+                answer = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries[i:i + 10])
+                poll.delete_failures += answer.get("Failed", [])
             poll.acknowledged = [m["MessageId"] for m in messages if m["MessageId"] not in failed]
         self.polls.append(poll)
         return poll

@@ -69,7 +69,9 @@ def test_sqs_under_faults(e2e, sqs, moto_server):
     kendra = e2e.kendra(indexing_checks=1)
     kendra.put_documents(ids)
     kendra.set_faults(**FAULTS)
-    queues = create_queues(sqs, f"campaign-{uuid.uuid4().hex[:8]}", visibility_timeout=5)
+    # Visibility timeout above the function's timeout (20 s), as the template has it (400 s
+    # for a 60 s function), so no message reappears while it is being handled.
+    queues = create_queues(sqs, f"campaign-{uuid.uuid4().hex[:8]}", visibility_timeout=30)
     runtime = e2e.runtime()
     fn = e2e.function(
         runtime,
@@ -96,18 +98,29 @@ def test_sqs_under_faults(e2e, sqs, moto_server):
     for k in range(0, len(entries), 10):
         sqs.send_message_batch(QueueUrl=queues.check_url, Entries=entries[k:k + 10])
 
-    poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=100)
+    poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=100, invoke_timeout_ms=20_000)
     poller.run_until_empty(timeout=240)
 
     for poll in poller.polls:
         assert poll.result.ok, poll.result
         assert poll.failures == [], f"nothing should need SQS redelivery here: {poll.failures}"
+        assert poll.delete_failures == [], poll.delete_failures
     assert drain_queue(sqs, queues.dlq_url) == []
     assert queue_is_empty(sqs, queues.check_url)
 
     reports = [json.loads(m["Body"]) for m in drain_queue(sqs, queues.failure_url)]
     report_ids = [r["requestId"] for r in reports]
-    assert len(report_ids) == len(set(report_ids)), "a failure report sent twice"
+    receives = Counter(m["MessageId"] for p in poller.polls for m in p.received)
+    dup = [
+        (r["requestId"], r["sourceMessageId"], r["attempt"], receives[r["sourceMessageId"]])
+        for r in reports
+        if report_ids.count(r["requestId"]) > 1
+    ]
+    redelivered = {k: v for k, v in receives.items() if v > 1}
+    assert len(report_ids) == len(set(report_ids)), (
+        f"failure reports sent twice (requestId, sourceMessageId, attempt, receives): {sorted(dup)[:20]}; "
+        f"messages received more than once: {len(redelivered)}; polls: {[(len(p.received), p.result.finished_ms - p.received_ms) for p in poller.polls]}"
+    )
     expected_reports = {rid for rid, docs in messages.items() if expected_failed(docs)}
     assert set(report_ids) == expected_reports
     failed_docs: list[str] = []
