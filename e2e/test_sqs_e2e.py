@@ -203,7 +203,7 @@ def test_fifo_sources_are_never_republished(probe):
 
 
 def test_failed_sends_become_batch_item_failures(probe, moto_server):
-    q, sqs = probe["queues"], probe["sqs"]
+    q = probe["queues"]
     probe["kendra"].put_documents(["fail-send", "pending-send"])
     missing = f"{moto_server.endpoint}/123456789012/does-not-exist"
     # Both sends fail (no such queue): the failed message and the unfinished one must be

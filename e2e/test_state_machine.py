@@ -10,7 +10,6 @@ errorType and cause = the error payload, as in AWS."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
