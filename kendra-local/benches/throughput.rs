@@ -288,6 +288,9 @@ fn main() -> Result<(), BoxError> {
             if server.is_some() { "in-process" } else { "external" },
         );
         for mode in &opts.modes {
+            if let Some(server) = &server {
+                server.clear_requests();
+            }
             let (ok, failed, elapsed) = match mode.as_str() {
                 "raw" => raw_load(addr, &opts).await,
                 "sdk" => sdk_load(&endpoint, &opts).await,
@@ -298,11 +301,22 @@ fn main() -> Result<(), BoxError> {
                 ok as f64 / elapsed.as_secs_f64(),
                 elapsed.as_secs_f64()
             );
+            // How many calls the server was handling at once: with a slow client it stays
+            // near 1 (the client is the bottleneck), with a fast one it nears --connections.
+            if let Some(server) = &server {
+                let log = server.requests();
+                if !log.is_empty() {
+                    let max = log.iter().map(|r| r.in_flight).max().unwrap_or(0);
+                    let mean =
+                        log.iter().map(|r| r.in_flight).sum::<usize>() as f64 / log.len() as f64;
+                    println!(
+                        "      calls in flight at arrival (last {} calls): mean {mean:.1}, max {max}",
+                        log.len()
+                    );
+                }
+            }
         }
         if let Some(server) = server {
-            if let Some(r) = server.requests().last() {
-                println!("last call seen by the server: {} calls in flight", r.in_flight);
-            }
             server.shutdown().await;
         }
         Ok(())
