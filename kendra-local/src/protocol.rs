@@ -276,8 +276,8 @@ pub fn is_valid_index_id(id: &str) -> bool {
     id.len() == 36 && matches_id_pattern(id)
 }
 
-/// Escapes nothing fancy: the error body is built by serde_json so messages with quotes or
-/// control characters stay valid JSON.
+/// The error body, built by serde_json so messages with quotes or control characters stay
+/// valid JSON.
 fn error_body(err: &ApiError) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
