@@ -49,7 +49,8 @@ def sfn_stack(e2e, monkeypatch):
 
 def run_execution(stack, batch: dict, timeout: float = 90.0) -> dict:
     sfn = stack["sfn"]
-    execution_arn = sfn.start_execution(stateMachineArn=stack["arn"], input=json.dumps(batch))["executionArn"]
+    # An explicit name: moto 5.2.5 names unnamed executions "None", so a second one would clash.
+    execution_arn = sfn.start_execution(stateMachineArn=stack["arn"], name=uuid.uuid4().hex, input=json.dumps(batch))["executionArn"]
     end = time.monotonic() + timeout
     while True:
         desc = sfn.describe_execution(executionArn=execution_arn)
