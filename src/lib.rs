@@ -7,6 +7,7 @@
 //! production); [`classify`] folds the answers into each batch's result; the SQS adapter
 //! settles each message through a [`publish::Publisher`].
 
+pub mod aws;
 pub mod batch;
 pub mod checker;
 pub mod classify;

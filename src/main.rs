@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use aws_config::BehaviorVersion;
 use kendra_waiter::config::Config;
 use kendra_waiter::kendra::KendraStatusSource;
 use kendra_waiter::publish::SqsPublisher;
-use kendra_waiter::{App, runtime_api, telemetry};
+use kendra_waiter::{App, aws, runtime_api, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::Instrument;
@@ -32,10 +31,7 @@ async fn main() -> ExitCode {
         }
     };
 
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
-        .load()
-        .await;
+    let sdk_config = aws::sdk_config().await;
     let app = App::new(
         config,
         KendraStatusSource::new(aws_sdk_kendra::Client::new(&sdk_config)),
@@ -54,22 +50,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The SDK's default HTTPS client (hyper 1 and rustls with the system's root certificates,
-/// proxy settings from the environment), with rustls on `ring` instead of `aws-lc-rs`: the
-/// same client in about 2 MB less of binary (docs/performance.md).
-fn https_client() -> aws_sdk_kendra::config::SharedHttpClient {
-    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
 }
