@@ -295,6 +295,25 @@ def test_json_logs_carry_the_request_id(e2e):
     assert result.request_id in json.dumps(summary[0])
 
 
+@pytest.mark.parametrize("level", ["INFO", "ERROR"])
+def test_every_log_line_of_an_invocation_names_its_request(e2e, level):
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": level}, kendra=kendra)
+    bad = runtime.invoke({"indexId": "short", "documents": ["x"]})
+    assert bad.error_type == "ValidationError", bad
+    good = runtime.invoke({"indexId": INDEX_ID, "documents": ["x"]})
+    assert good.ok, good
+    wait_until(lambda: fn.stdout().count("_aws") >= 2, 5, "both EMF records")
+    logs = [l for l in fn.json_lines() if "_aws" not in l]
+    bad_lines = [l for l in logs if l.get("span", {}).get("requestId") == bad.request_id]
+    assert any(l["level"] == "ERROR" for l in bad_lines), logs
+    if level == "INFO":
+        assert any(l.get("span", {}).get("requestId") == good.request_id for l in logs), logs
+    assert all(l.get("span", {}).get("requestId") in (bad.request_id, good.request_id) for l in logs), logs
+    assert level == "INFO" or all(l["level"] in ("WARN", "ERROR") for l in logs), logs
+
+
 # --- contract probes -------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ use kendra_waiter::publish::SqsPublisher;
 use kendra_waiter::{App, aws, runtime_api, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tracing::Instrument;
 
 /// The AWS SDK allocates many small objects per call; mimalloc does that at about half the CPU
 /// of glibc's malloc (docs/performance.md).
@@ -39,9 +38,7 @@ async fn main() -> ExitCode {
     );
     let app = &app;
     let handler = service_fn(move |event: LambdaEvent<Value>| {
-        let span = telemetry::invocation_span(&event.context.request_id);
         app.handle(event.payload, Some(event.context.deadline))
-            .instrument(span)
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

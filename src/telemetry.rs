@@ -19,11 +19,15 @@ pub struct InvocationStats {
     pub kendra_throttled: u64,
 }
 
+/// Where `lambda_runtime` opens the per-invocation span; that module logs nothing else.
+const REQUEST_SPAN_DIRECTIVE: &str = "lambda_runtime::layers::trace=info";
+
 /// Sets up `tracing` the way Lambda's advanced logging controls expect: JSON lines when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, the level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`,
-/// else INFO. No timestamps: CloudWatch stamps every line. Each invocation runs in an
-/// ERROR-level span carrying the request id (see [`invocation_span`]), so every line logged
-/// during it names the request, whatever the level.
+/// else INFO. No timestamps: CloudWatch stamps every line. `lambda_runtime` runs each
+/// invocation in an INFO span carrying the request id; that span stays enabled at every level
+/// (a WARN or ERROR level would otherwise drop it, and the id with it), so every line logged
+/// during an invocation, the runtime's own included, names the request.
 pub fn init_tracing() {
     // Lambda's levels are upper case and include FATAL, which tracing calls ERROR.
     let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
@@ -31,9 +35,12 @@ pub fn init_tracing() {
         Ok(level) => level.to_ascii_lowercase(),
         Err(_) => std::env::var("RUST_LOG").unwrap_or_default(),
     };
-    let filter = EnvFilter::builder()
+    let mut filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .parse_lossy(level);
+    if let Ok(directive) = REQUEST_SPAN_DIRECTIVE.parse() {
+        filter = filter.add_directive(directive);
+    }
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -50,13 +57,6 @@ pub fn init_tracing() {
     } else {
         builder.try_init()
     };
-}
-
-/// The span of one invocation. `lambda_runtime` opens an INFO span with the request id,
-/// which a level of WARN or ERROR filters out, and with it the id; an ERROR-level span is
-/// enabled whenever anything is logged at all.
-pub fn invocation_span(request_id: &str) -> tracing::Span {
-    tracing::error_span!("invocation", requestId = request_id)
 }
 
 /// The EMF record for one invocation: one JSON line on stdout that CloudWatch turns into
