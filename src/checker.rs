@@ -72,6 +72,8 @@ pub struct Budget {
     /// No call starts at or after this instant, and calls still running then are cancelled:
     /// the time after it is kept for answering.
     pub cutoff: Option<Instant>,
+    /// The invocation's deadline itself.
+    pub deadline: Option<Instant>,
 }
 
 /// Documents of one index (and operation) to check; unique within the group.

@@ -43,10 +43,12 @@ impl<S: StatusSource, P: Publisher> App<S, P> {
     /// Handles one invocation. `deadline_ms` is the invocation's deadline in milliseconds
     /// since the Unix epoch (Lambda's `Lambda-Runtime-Deadline-Ms`); `None` means no limit.
     pub async fn handle(&self, event: Value, deadline_ms: Option<u64>) -> Result<Value, Error> {
+        let deadline = deadline_ms.map(instant_of);
         let budget = Budget {
             max_concurrency: self.config.kendra_max_concurrency,
             max_rps: self.config.kendra_max_rps,
-            cutoff: deadline_ms.map(|d| cutoff(d, self.config.deadline_margin)),
+            cutoff: deadline.map(|d| d.checked_sub(self.config.deadline_margin).unwrap_or(d)),
+            deadline,
         };
         let (source, result, stats) = if event.get("Records").is_some() {
             let (result, stats) = match serde_json::from_value::<SqsEvent>(event) {
@@ -95,11 +97,10 @@ impl<S: StatusSource, P: Publisher> App<S, P> {
     }
 }
 
-/// The instant after which no call starts: the deadline less the margin kept for answering.
-fn cutoff(deadline_ms: u64, margin: Duration) -> Instant {
+/// The monotonic instant of a deadline given in milliseconds since the Unix epoch.
+fn instant_of(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + remaining.saturating_sub(margin)
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

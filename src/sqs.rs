@@ -4,22 +4,28 @@
 //! failure queue, or listed in `batchItemFailures` so SQS delivers it again.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::batch::{Batch, DocumentKey, Limits, Operation};
 use crate::checker::{Budget, Group, StatusSource, check};
 use crate::classify::{Observation, fold_round};
 use crate::config::{Config, is_fifo};
 use crate::error::Error;
-use crate::publish::{OutgoingMessage, Publisher};
+use crate::publish::{OutgoingMessage, PublishError, Publisher};
 use crate::telemetry::InvocationStats;
 
 /// SendMessage calls in flight at once while settling a standard queue's messages.
 const MAX_SENDS_IN_FLIGHT: usize = 10;
+
+/// Sends still unanswered this long before the invocation's deadline are given up (and their
+/// messages reported), so the response always reaches Lambda in time.
+const SEND_RESERVE: Duration = Duration::from_millis(100);
 
 /// `DelaySeconds` for a republished message: `RETRY_DELAY_SECONDS * 2^attempt`, capped at
 /// `RETRY_MAX_DELAY_SECONDS`; `attempt` is the message's attempt number before this round,
@@ -244,10 +250,16 @@ pub async fn handle_event<S: StatusSource, P: Publisher>(
         decisions.push(decision);
     }
 
+    let sender = Sender {
+        publisher,
+        until: budget
+            .deadline
+            .map(|d| d.checked_sub(SEND_RESERVE).unwrap_or(d)),
+    };
     let reported = if fifo {
-        settle_in_order(event, decisions, publisher).await
+        settle_in_order(event, decisions, &sender).await
     } else {
-        settle_concurrently(event, decisions, publisher).await
+        settle_concurrently(event, decisions, &sender).await
     };
     let mut seen = HashSet::new();
     let batch_item_failures = event
@@ -272,12 +284,34 @@ fn message_group(record: &SqsMessage) -> Option<&str> {
     record.attributes.get("MessageGroupId").map(String::as_str)
 }
 
-async fn send<P: Publisher>(publisher: &P, message: OutgoingMessage, message_id: &str) -> bool {
-    match publisher.send_message(message).await {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::error!(message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
-            false
+/// Sends messages, giving up on any not answered before `until`.
+struct Sender<'p, P> {
+    publisher: &'p P,
+    until: Option<Instant>,
+}
+
+impl<P: Publisher> Sender<'_, P> {
+    /// Sends one message; `false` (the message is to be reported) when it failed.
+    async fn send(&self, message: OutgoingMessage, message_id: &str) -> bool {
+        let queue_url = message.queue_url.clone();
+        let sending = self.publisher.send_message(message);
+        let result = match self.until {
+            Some(until) => tokio::time::timeout_at(until, sending)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(PublishError {
+                        queue_url,
+                        reason: "no answer before the invocation's deadline".to_string(),
+                    })
+                }),
+            None => sending.await,
+        };
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
+                false
+            }
         }
     }
 }
@@ -286,7 +320,7 @@ async fn send<P: Publisher>(publisher: &P, message: OutgoingMessage, message_id:
 async fn settle_concurrently<P: Publisher>(
     event: &SqsEvent,
     decisions: Vec<Decision>,
-    publisher: &P,
+    sender: &Sender<'_, P>,
 ) -> Vec<bool> {
     let mut reported: Vec<bool> = decisions
         .iter()
@@ -303,7 +337,7 @@ async fn settle_concurrently<P: Publisher>(
     let results: Vec<(usize, bool)> = stream::iter(sends)
         .map(|(i, message)| async move {
             let id = event.records[i].message_id.as_deref().unwrap_or_default();
-            (i, send(publisher, message, id).await)
+            (i, sender.send(message, id).await)
         })
         .buffer_unordered(MAX_SENDS_IN_FLIGHT)
         .collect()
@@ -320,7 +354,7 @@ async fn settle_concurrently<P: Publisher>(
 async fn settle_in_order<P: Publisher>(
     event: &SqsEvent,
     decisions: Vec<Decision>,
-    publisher: &P,
+    sender: &Sender<'_, P>,
 ) -> Vec<bool> {
     let mut blocked: HashSet<Option<&str>> = HashSet::new();
     let mut reported = Vec::with_capacity(decisions.len());
@@ -338,7 +372,7 @@ async fn settle_in_order<P: Publisher>(
             match decision {
                 Decision::Acknowledge => false,
                 Decision::Report => true,
-                Decision::Send(message) => !send(publisher, message, id).await,
+                Decision::Send(message) => !sender.send(message, id).await,
             }
         };
         if report {

@@ -428,3 +428,45 @@ async fn events_that_are_not_sqs_fail_whole() {
     }
     assert!(kendra.requests().is_empty());
 }
+
+/// A queue that never answers.
+struct HangingPublisher;
+
+impl kendra_waiter::publish::Publisher for HangingPublisher {
+    async fn send_message(
+        &self,
+        _: kendra_waiter::publish::OutgoingMessage,
+    ) -> Result<(), kendra_waiter::publish::PublishError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_never_answers_is_reported_before_the_deadline() {
+    let kendra = kendra_local(5).await;
+    kendra.put_documents(INDEX, &["slow"]);
+    let mut cfg = config();
+    cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
+    cfg.deadline_margin = std::time::Duration::from_millis(300);
+    let app = app(&kendra, cfg, HangingPublisher);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let started = std::time::Instant::now();
+    let records = vec![sqs_record(
+        "m1",
+        &body(json!({"indexId": INDEX, "documents": ["slow"]})),
+        1,
+        STANDARD_ARN,
+    )];
+    let response = app
+        .handle(sqs_event(records), Some(now_ms + 1000))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1000),
+        "answered after the deadline"
+    );
+    assert_eq!(failures(&response), ["m1"]);
+}
