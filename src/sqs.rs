@@ -151,11 +151,9 @@ pub async fn handle_event<S: StatusSource, P: Publisher>(
     let report = check(source, budget, &groups).await;
     stats.kendra_calls = report.calls;
     stats.kendra_throttled = report.throttled;
-    let group_index: Vec<&str> = groups.iter().map(|g| g.index_id).collect();
-    drop(lookups);
-    drop(group_of);
-    let group_index: Vec<String> = group_index.into_iter().map(str::to_string).collect();
-    drop(groups);
+    // The groups borrow the batches, which settling consumes: keep only each group's index.
+    let group_index: Vec<String> = groups.iter().map(|g| g.index_id.to_string()).collect();
+    drop((groups, lookups, group_of));
 
     // Settle each message, in order.
     let mut decisions: Vec<Decision> = Vec::with_capacity(batches.len());
