@@ -17,10 +17,12 @@ use crate::checker::{Budget, Group, StatusSource, check};
 use crate::classify::{Observation, fold_round};
 use crate::config::{Config, is_fifo};
 use crate::error::Error;
-use crate::publish::{OutgoingMessage, PublishError, Publisher};
+use crate::publish::{
+    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, OutgoingMessage, PublishError, Publisher,
+};
 use crate::telemetry::InvocationStats;
 
-/// SendMessage calls in flight at once while settling a standard queue's messages.
+/// SendMessageBatch calls in flight at once while settling a standard queue's messages.
 const MAX_SENDS_IN_FLIGHT: usize = 10;
 
 /// Sends still unanswered this long before the invocation's deadline are given up (and their
@@ -291,30 +293,84 @@ struct Sender<'p, P> {
 impl<P: Publisher> Sender<'_, P> {
     /// Sends one message; `false` (the message is to be reported) when it failed.
     async fn send(&self, message: OutgoingMessage, message_id: &str) -> bool {
-        let queue_url = message.queue_url.clone();
-        let sending = self.publisher.send_message(message);
-        let result = match self.until {
+        self.send_batch(vec![(message, message_id)]).await[0]
+    }
+
+    /// Sends messages to one queue in one call; per message, whether it was sent.
+    async fn send_batch(&self, batch: Vec<(OutgoingMessage, &str)>) -> Vec<bool> {
+        let (messages, message_ids): (Vec<OutgoingMessage>, Vec<&str>) = batch.into_iter().unzip();
+        let queue_url = messages
+            .first()
+            .map(|m| m.queue_url.clone())
+            .unwrap_or_default();
+        let count = messages.len();
+        let sending = async {
+            if count == 1 {
+                let message = messages.into_iter().next();
+                match message {
+                    Some(message) => vec![self.publisher.send_message(message).await],
+                    None => Vec::new(),
+                }
+            } else {
+                self.publisher.send_message_batch(messages).await
+            }
+        };
+        let results = match self.until {
             Some(until) => tokio::time::timeout_at(until, sending)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(PublishError {
+                    let error = PublishError {
                         queue_url,
                         reason: "no answer before the invocation's deadline".to_string(),
-                    })
+                    };
+                    vec![Err(error); count]
                 }),
             None => sending.await,
         };
-        match result {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
-                false
-            }
-        }
+        message_ids
+            .into_iter()
+            .zip(results.into_iter().chain(std::iter::repeat_with(|| {
+                Err(PublishError {
+                    queue_url: String::new(),
+                    reason: "no result for this message".to_string(),
+                })
+            })))
+            .map(|(message_id, result)| match result {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
+                    false
+                }
+            })
+            .collect()
     }
 }
 
-/// Standard queues: sends run concurrently; a failed send reports its message.
+/// Groups sends into `SendMessageBatch` calls: one queue per call, at most ten entries and
+/// 256 KiB of bodies. A body too large to share a call goes alone (and SQS judges it).
+fn plan_send_batches<T>(sends: Vec<(T, OutgoingMessage)>) -> Vec<Vec<(T, OutgoingMessage)>> {
+    let mut batches: Vec<Vec<(T, OutgoingMessage)>> = Vec::new();
+    let mut open: HashMap<String, (usize, usize)> = HashMap::new(); // queue -> (batch, bytes)
+    for (tag, message) in sends {
+        let size = message.body.len();
+        let slot = open.get(&message.queue_url).copied().filter(|&(b, bytes)| {
+            batches[b].len() < MAX_BATCH_ENTRIES && bytes + size <= MAX_BATCH_BYTES
+        });
+        match slot {
+            Some((b, bytes)) => {
+                open.insert(message.queue_url.clone(), (b, bytes + size));
+                batches[b].push((tag, message));
+            }
+            None => {
+                open.insert(message.queue_url.clone(), (batches.len(), size));
+                batches.push(vec![(tag, message)]);
+            }
+        }
+    }
+    batches
+}
+
+/// Standard queues: sends go in batches, run concurrently; a failed send reports its message.
 async fn settle_concurrently<P: Publisher>(
     event: &SqsEvent,
     decisions: Vec<Decision>,
@@ -332,15 +388,24 @@ async fn settle_concurrently<P: Publisher>(
             _ => None,
         })
         .collect();
-    let results: Vec<(usize, bool)> = stream::iter(sends)
-        .map(|(i, message)| async move {
-            let id = event.records[i].message_id.as_deref().unwrap_or_default();
-            (i, sender.send(message, id).await)
+    let results: Vec<Vec<(usize, bool)>> = stream::iter(plan_send_batches(sends))
+        .map(|batch| async move {
+            let (positions, batch): (Vec<usize>, Vec<(OutgoingMessage, &str)>) = batch
+                .into_iter()
+                .map(|(i, message)| {
+                    let id = event.records[i].message_id.as_deref().unwrap_or_default();
+                    (i, (message, id))
+                })
+                .unzip();
+            positions
+                .into_iter()
+                .zip(sender.send_batch(batch).await)
+                .collect()
         })
         .buffer_unordered(MAX_SENDS_IN_FLIGHT)
         .collect()
         .await;
-    for (i, sent) in results {
+    for (i, sent) in results.into_iter().flatten() {
         reported[i] = !sent;
     }
     reported
@@ -384,6 +449,61 @@ async fn settle_in_order<P: Publisher>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(queue: &str, bytes: usize) -> OutgoingMessage {
+        OutgoingMessage {
+            queue_url: queue.to_string(),
+            body: "x".repeat(bytes),
+            delay_seconds: None,
+            message_group_id: None,
+            message_deduplication_id: None,
+        }
+    }
+
+    #[test]
+    fn sends_are_batched_per_queue_within_sqs_limits() {
+        let sends: Vec<(usize, OutgoingMessage)> = (0..25)
+            .map(|i| {
+                (
+                    i,
+                    message(if i % 5 == 0 { "failures" } else { "retry" }, 100),
+                )
+            })
+            .collect();
+        let batches = plan_send_batches(sends);
+        let sizes: Vec<(String, usize)> = batches
+            .iter()
+            .map(|b| (b[0].1.queue_url.clone(), b.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("failures".into(), 5),
+                ("retry".into(), 10),
+                ("retry".into(), 10)
+            ]
+        );
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.iter().all(|(_, m)| m.queue_url == b[0].1.queue_url))
+        );
+        let mut tags: Vec<usize> = batches.concat().into_iter().map(|(i, _)| i).collect();
+        tags.sort();
+        assert_eq!(tags, (0..25).collect::<Vec<_>>());
+
+        let big = plan_send_batches(vec![
+            (0, message("q", 200_000)),
+            (1, message("q", 100_000)),
+            (2, message("q", 60_000)),
+            (3, message("q", 300_000)),
+        ]);
+        let sizes: Vec<Vec<usize>> = big
+            .iter()
+            .map(|b| b.iter().map(|(i, _)| *i).collect())
+            .collect();
+        assert_eq!(sizes, [vec![0], vec![1, 2], vec![3]]);
+    }
 
     #[test]
     fn retry_delay_doubles_from_the_base_and_stops_at_the_cap() {

@@ -470,3 +470,32 @@ async fn a_send_that_never_answers_is_reported_before_the_deadline() {
     );
     assert_eq!(failures(&response), ["m1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republishes_go_out_in_batches_of_ten() {
+    let kendra = kendra_local(5).await;
+    let ids: Vec<String> = (0..25).map(|i| format!("slow-{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    kendra.put_documents(INDEX, &refs);
+    let mut cfg = config();
+    cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
+    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let records = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            sqs_record(
+                &format!("m{i}"),
+                &body(json!({"indexId": INDEX, "documents": [id]})),
+                1,
+                STANDARD_ARN,
+            )
+        })
+        .collect();
+    let response = app.handle(sqs_event(records), None).await.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    let mut batches = app.publisher().batches.lock().unwrap().clone();
+    batches.sort();
+    assert_eq!(batches, [5, 10, 10]);
+    assert_eq!(app_sent(&app).len(), 25);
+}

@@ -150,10 +150,60 @@ async fn a_send_to_a_missing_queue_becomes_a_batch_item_failure() {
             1,
             STANDARD_ARN,
         ),
+        sqs_record(
+            "m3",
+            &json!({"indexId": INDEX, "documents": ["slow"], "n": 3}).to_string(),
+            1,
+            STANDARD_ARN,
+        ),
     ]);
     let response = tokio::time::timeout(Duration::from_secs(60), app.handle(event, None))
         .await
         .expect("answers")
         .unwrap();
-    assert_eq!(failures(&response), ["m1"]);
+    assert_eq!(
+        failures(&response),
+        ["m1", "m3"],
+        "a failed batch send reports each of its messages"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_republished_messages_arrives_whole() {
+    let moto = Moto::start();
+    let sqs = sqs_client(&moto.endpoint);
+    let check_queue = create_queue(&sqs, "kendra-waiter-batch").await;
+    let kendra = kendra_local(0).await;
+    let ids: Vec<String> = (0..12).map(|i| format!("stuck-{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    kendra.put_documents(INDEX, &refs);
+    let mut cfg = config();
+    cfg.retry_queue_url = Some(check_queue.clone());
+    cfg.retry_delay_seconds = 0;
+    let app = app(&kendra, cfg, SqsPublisher::new(sqs.clone()));
+    let records = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let body = json!({"indexId": INDEX, "documents": [id], "n": i}).to_string();
+            sqs_record(&format!("m{i}"), &body, 1, STANDARD_ARN)
+        })
+        .collect();
+    let response = app.handle(sqs_event(records), None).await.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        received.extend(receive(&sqs, &check_queue, 1).await);
+        if received.len() >= 12 {
+            break;
+        }
+    }
+    let mut numbers: Vec<u64> = received.iter().map(|b| b["n"].as_u64().unwrap()).collect();
+    numbers.sort();
+    assert_eq!(numbers, (0..12).collect::<Vec<u64>>());
+    assert!(
+        received
+            .iter()
+            .all(|b| b["attempt"] == 1 && b["status"] == "PENDING")
+    );
 }

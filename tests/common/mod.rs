@@ -80,6 +80,8 @@ pub fn app<P: Publisher>(
 #[derive(Default)]
 pub struct RecordingPublisher {
     pub sent: Mutex<Vec<OutgoingMessage>>,
+    /// Entries of each `send_message_batch` call.
+    pub batches: Mutex<Vec<usize>>,
 }
 
 impl RecordingPublisher {
@@ -99,6 +101,18 @@ impl Publisher for RecordingPublisher {
         }
         Ok(())
     }
+
+    async fn send_message_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<(), PublishError>> {
+        self.batches.lock().unwrap().push(messages.len());
+        let mut results = Vec::new();
+        for message in messages {
+            results.push(self.send_message(message).await);
+        }
+        results
+    }
 }
 
 /// Records what is sent, then really sends it (to moto), so tests can assert both the
@@ -112,6 +126,14 @@ impl Publisher for RecordingSqs {
     async fn send_message(&self, message: OutgoingMessage) -> Result<(), PublishError> {
         self.sent.lock().unwrap().push(message.clone());
         self.inner.send_message(message).await
+    }
+
+    async fn send_message_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<(), PublishError>> {
+        self.sent.lock().unwrap().extend(messages.iter().cloned());
+        self.inner.send_message_batch(messages).await
     }
 }
 
