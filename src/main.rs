@@ -37,8 +37,10 @@ async fn main() -> ExitCode {
         SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config)),
     );
     let app = &app;
+    // Boxed: the handler's future type is deep (SDK calls inside streams inside the
+    // runtime's layers); erasing it here keeps rustc's layout computation within bounds.
     let handler = service_fn(move |event: LambdaEvent<Value>| {
-        app.handle(event.payload, Some(event.context.deadline))
+        Box::pin(app.handle(event.payload, Some(event.context.deadline)))
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
