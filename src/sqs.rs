@@ -449,6 +449,231 @@ async fn settle_in_order<P: Publisher>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::{CallError, StatusAnswer, StatusEntry};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    const INDEX: &str = "0123456789abcdef0123456789abcdef0123";
+    const REFUSED: &str = "ffffffffffffffffffffffffffffffffffff";
+
+    /// Kendra in memory: ids starting with "done" are INDEXED, "bad" FAILED, the rest
+    /// PROCESSING; the index REFUSED is refused.
+    struct FakeKendra;
+
+    impl StatusSource for FakeKendra {
+        async fn batch_get_document_status(
+            &self,
+            index_id: &str,
+            documents: &[&DocumentKey],
+        ) -> Result<StatusAnswer, CallError> {
+            if index_id == REFUSED {
+                return Err(CallError::Rejected {
+                    code: "ResourceNotFoundException".into(),
+                    message: "no such index".into(),
+                });
+            }
+            let statuses = documents
+                .iter()
+                .map(|d| {
+                    let status = match &d.document_id {
+                        id if id.starts_with("done") => "INDEXED",
+                        id if id.starts_with("bad") => "FAILED",
+                        _ => "PROCESSING",
+                    };
+                    StatusEntry {
+                        document_id: d.document_id.clone(),
+                        status: Some(status.into()),
+                        failure_code: None,
+                        failure_reason: None,
+                    }
+                })
+                .collect();
+            Ok(StatusAnswer {
+                statuses,
+                errors: Vec::new(),
+            })
+        }
+    }
+
+    /// Records sends; sends to a URL containing "broken" fail.
+    #[derive(Default)]
+    struct FakeQueue(Mutex<Vec<OutgoingMessage>>);
+
+    impl Publisher for FakeQueue {
+        async fn send_message(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+            let broken = message.queue_url.contains("broken");
+            let queue_url = message.queue_url.clone();
+            self.0.lock().unwrap().push(message);
+            if broken {
+                return Err(PublishError {
+                    queue_url,
+                    reason: "scripted".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    fn record(id: &str, group: Option<&str>, receive_count: u32, body: Value) -> Value {
+        let mut attributes = json!({"ApproximateReceiveCount": receive_count.to_string()});
+        if let Some(group) = group {
+            attributes["MessageGroupId"] = json!(group);
+        }
+        let arn = if group.is_some() {
+            "arn:aws:sqs:us-east-1:1:q.fifo"
+        } else {
+            "arn:aws:sqs:us-east-1:1:q"
+        };
+        json!({"messageId": id, "body": body.as_str().map_or_else(|| body.to_string(), str::to_string),
+               "attributes": attributes, "eventSource": "aws:sqs", "eventSourceARN": arn})
+    }
+
+    async fn run(config: &Config, records: Vec<Value>) -> (Vec<String>, Vec<OutgoingMessage>) {
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let queue = FakeQueue::default();
+        let budget = Budget {
+            max_concurrency: 4,
+            max_rps: None,
+            cutoff: None,
+            deadline: None,
+        };
+        let (response, _) = handle_event(&event, config, &FakeKendra, &queue, &budget).await;
+        let reported = response
+            .unwrap()
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        (reported, queue.0.into_inner().unwrap())
+    }
+
+    fn batch(documents: Value) -> Value {
+        json!({"indexId": INDEX, "documents": documents})
+    }
+
+    #[tokio::test]
+    async fn outcome_rules_for_a_standard_queue() {
+        let config = Config {
+            retry_queue_url: Some("retry".into()),
+            failure_queue_url: Some("failures".into()),
+            ..Config::default()
+        };
+        let (reported, sent) = run(
+            &config,
+            vec![
+                record("done", None, 1, batch(json!(["done-1"]))),
+                record("pending", None, 3, batch(json!(["done-2", "wait-1"]))),
+                record("failed", None, 1, batch(json!(["bad-1", "done-3"]))),
+                record("poison", None, 1, json!("not json")),
+                record(
+                    "refused",
+                    None,
+                    1,
+                    json!({"indexId": REFUSED, "documents": ["x"]}),
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(reported, ["poison", "refused"]);
+        assert_eq!(sent.len(), 2);
+        let retry = sent.iter().find(|m| m.queue_url == "retry").unwrap();
+        // attempt before the round: 0 + (3 - 1) = 2, so 30 * 2^2 = 120 s.
+        assert_eq!(retry.delay_seconds, Some(120));
+        let body: Value = serde_json::from_str(&retry.body).unwrap();
+        assert_eq!(
+            (body["attempt"].clone(), body["documents"].clone()),
+            (json!(3), json!(["wait-1"]))
+        );
+        assert_eq!(body["succeeded"], 1);
+        let report = sent.iter().find(|m| m.queue_url == "failures").unwrap();
+        let body: Value = serde_json::from_str(&report.body).unwrap();
+        assert_eq!(body["status"], "FAILED");
+        assert_eq!(body["sourceMessageId"], "failed");
+        assert_eq!(body["failed"][0]["documentId"], "bad-1");
+    }
+
+    #[tokio::test]
+    async fn without_queues_unfinished_messages_are_reported_and_failures_acknowledged() {
+        let (reported, sent) = run(
+            &Config::default(),
+            vec![
+                record("pending", None, 1, batch(json!(["wait-1"]))),
+                record("failed", None, 1, batch(json!(["bad-1"]))),
+            ],
+        )
+        .await;
+        assert_eq!(reported, ["pending"]);
+        assert!(sent.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_reports_its_message() {
+        let config = Config {
+            retry_queue_url: Some("broken-retry".into()),
+            failure_queue_url: Some("broken-failures".into()),
+            ..Config::default()
+        };
+        let (reported, sent) = run(
+            &config,
+            vec![
+                record("pending", None, 1, batch(json!(["wait-1"]))),
+                record("failed", None, 1, batch(json!(["bad-1"]))),
+                record("done", None, 1, batch(json!(["done-1"]))),
+            ],
+        )
+        .await;
+        assert_eq!(reported, ["pending", "failed"]);
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn fifo_groups_are_reported_from_their_first_failure_on() {
+        let config = Config {
+            retry_queue_url: Some("retry".into()),
+            failure_queue_url: Some("broken-failures".into()),
+            ..Config::default()
+        };
+        let (reported, sent) = run(
+            &config,
+            vec![
+                record("a1", Some("a"), 1, batch(json!(["done-1"]))),
+                record("a2", Some("a"), 1, batch(json!(["wait-1"]))),
+                record("a3", Some("a"), 1, batch(json!(["done-2"]))),
+                record("b1", Some("b"), 1, batch(json!(["bad-1"]))),
+                record("b2", Some("b"), 1, batch(json!(["done-3"]))),
+                record("c1", Some("c"), 1, batch(json!(["done-4"]))),
+            ],
+        )
+        .await;
+        // a2 is unfinished (no retry queue for FIFO), b1's failure report fails to send.
+        assert_eq!(reported, ["a2", "a3", "b1", "b2"]);
+        assert_eq!(
+            sent.len(),
+            1,
+            "only b1's report was tried; nothing republished"
+        );
+        assert_eq!(
+            sent[0].message_group_id.as_deref(),
+            None,
+            "a standard failure queue"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fifo_failure_queue_gets_group_and_deduplication_ids() {
+        let config = Config {
+            failure_queue_url: Some("failures.fifo".into()),
+            ..Config::default()
+        };
+        let (reported, sent) = run(
+            &config,
+            vec![record("b1", Some("g"), 1, batch(json!(["bad-1"])))],
+        )
+        .await;
+        assert!(reported.is_empty());
+        assert_eq!(sent[0].message_group_id.as_deref(), Some("g"));
+        assert_eq!(sent[0].message_deduplication_id.as_deref(), Some("b1"));
+    }
 
     fn message(queue: &str, bytes: usize) -> OutgoingMessage {
         OutgoingMessage {
