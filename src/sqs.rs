@@ -293,7 +293,8 @@ struct Sender<'p, P> {
 impl<P: Publisher> Sender<'_, P> {
     /// Sends one message; `false` (the message is to be reported) when it failed.
     async fn send(&self, message: OutgoingMessage, message_id: &str) -> bool {
-        self.send_batch(vec![(message, message_id)]).await[0]
+        let sent = self.send_batch(vec![(message, message_id)]).await;
+        sent.first().copied().unwrap_or(false)
     }
 
     /// Sends messages to one queue in one call; per message, whether it was sent.
