@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::batch::check_index_id;
+use crate::batch::{Limits, check_index_id};
 
 /// The largest `DelaySeconds` SQS accepts.
 pub const MAX_SQS_DELAY_SECONDS: u32 = 900;
@@ -147,6 +147,17 @@ impl Config {
             failure_queue_url: get("FAILURE_QUEUE_URL"),
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or(defaults.metrics_namespace),
         })
+    }
+}
+
+impl Config {
+    /// The limits every batch is validated against, whichever adapter it came through.
+    pub fn batch_limits(&self) -> Limits<'_> {
+        Limits {
+            default_index_id: self.kendra_index_id.as_deref(),
+            max_documents: self.max_documents,
+            max_attempts: self.max_attempts,
+        }
     }
 }
 

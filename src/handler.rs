@@ -7,7 +7,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::batch::Limits;
 use crate::checker::{Budget, StatusSource};
 use crate::config::Config;
 use crate::error::Error;
@@ -80,13 +79,13 @@ impl<S: StatusSource, P: Publisher> App<S, P> {
             };
             ("sqs", result, stats)
         } else {
-            let limits = Limits {
-                default_index_id: self.config.kendra_index_id.as_deref(),
-                max_documents: self.config.max_documents,
-                max_attempts: self.config.max_attempts,
-            };
-            let (result, stats) =
-                step_functions::handle_batch(event, limits, &self.source, &budget).await;
+            let (result, stats) = step_functions::handle_batch(
+                event,
+                self.config.batch_limits(),
+                &self.source,
+                &budget,
+            )
+            .await;
             ("direct", result, stats)
         };
         if let Err(error) = &result {

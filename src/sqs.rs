@@ -107,11 +107,7 @@ pub async fn handle_event<S: StatusSource, P: Publisher>(
         Ok(fifo) => fifo,
         Err(error) => return (Err(error), stats),
     };
-    let limits = Limits {
-        default_index_id: config.kendra_index_id.as_deref(),
-        max_documents: config.max_documents,
-        max_attempts: config.max_attempts,
-    };
+    let limits = config.batch_limits();
     let batches: Vec<Result<Batch, Error>> = event
         .records
         .iter()
