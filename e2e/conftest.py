@@ -1,19 +1,18 @@
 """Fixtures of the end-to-end suite: every test starts what it needs and the fixtures stop
 it (also when the test fails). Binaries come from KENDRA_WAITER_BIN / KENDRA_LOCAL_BIN
-(defaults: target/release/bootstrap and target/release/kendra-local)."""
+(defaults: target/release/bootstrap and target/release/kendra-local). The harness package
+is importable because e2e/pytest.ini puts e2e/ on the path."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-from harness import FunctionProcess, HarnessError, KendraLocal, MotoServer, RuntimeApi  # noqa: E402
+import harness
+from harness import FakeFunction, FunctionProcess, HarnessError, KendraLocal, LocalStepFunctions, MotoServer, RuntimeApi
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -53,7 +52,7 @@ class E2E:
         self.functions: list[FunctionProcess] = []
 
     def kendra(self, **kwargs: Any) -> KendraLocal:
-        kwargs.setdefault("workdir", self.tmp_path / f"kendra-{len(self._stack._closers)}")
+        kwargs.setdefault("workdir", self.tmp_path / f"kendra-{len(self._stack)}")
         return self._stack.add(KendraLocal(**kwargs))
 
     def runtime(self, **kwargs: Any) -> RuntimeApi:
@@ -79,12 +78,23 @@ class E2E:
         self.functions.append(fn)
         return self._stack.add(fn)
 
+    def fake_function(self, runtime: RuntimeApi, **kwargs: Any) -> FakeFunction:
+        """A Python stand-in for the function behind ``runtime`` (see harness.fake_function)."""
+        return self._stack.add(FakeFunction(runtime, **kwargs))
+
+    def step_functions(self, runtime: RuntimeApi, **kwargs: Any) -> LocalStepFunctions:
+        """The template's state machine on moto's interpreter, invoking ``runtime``; stopped
+        (and the environment restored) at teardown."""
+        sfn = LocalStepFunctions(runtime, **kwargs)
+        sfn.__enter__()
+        return self._stack.add(sfn)
+
     def close(self) -> None:
         self._stack.close()
 
 
-@pytest.fixture
-def e2e(binaries, tmp_path, request):
+def _environment(tmp_path: Path, request) -> Iterator[E2E]:
+    """An E2E for one test; after a failed test, the function's log tails go to stderr."""
     env = E2E(tmp_path)
     yield env
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
@@ -94,3 +104,17 @@ def e2e(binaries, tmp_path, request):
             sys.stderr.write(
                 f"\n--- {fn.stdout_path} (tail)\n{fn.stdout()[-4000:]}\n--- {fn.stderr_path} (tail)\n{fn.stderr()[-2000:]}\n"
             )
+
+
+@pytest.fixture
+def e2e(binaries, tmp_path, request):
+    """Processes around the release binaries (fails at once, with the build command, when
+    they are missing)."""
+    yield from _environment(tmp_path, request)
+
+
+@pytest.fixture
+def local(tmp_path, request):
+    """The same, for tests that run no release binary (a FakeFunction behind the Runtime
+    API): they need only the venv."""
+    yield from _environment(tmp_path, request)

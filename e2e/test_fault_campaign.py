@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-
-from harness import INDEX_ID, SqsPoller, create_queues, drain_queue, queue_is_empty, run_wait_loop
+from harness import INDEX_ID, SqsPoller, create_queues, drain_queue, queue_is_empty
 
 TOTAL = 2000
 FAULTS = {"throttleRate": 0.2, "internalErrorRate": 0.05, "latencyMs": 0, "latencyJitterMs": 10, "seed": 2026}
@@ -35,18 +33,22 @@ def test_step_functions_loop_under_faults(e2e):
     # would run concurrent executions of the state machine.
     for _ in range(2):
         e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    # The template's state machine, four executions at once; no wait between rounds (the ASL
+    # accepts 0), and the Retry's jitter as in AWS.
+    sfn = e2e.step_functions(runtime, wait_seconds=0)
 
     batches = [ids[i:i + 500] for i in range(0, TOTAL, 500)]
-    with ThreadPoolExecutor(len(batches)) as pool:
-        outcomes = list(
-            pool.map(lambda b: run_wait_loop(runtime, {"documents": b, "requestId": b[0]}, max_rounds=30), batches)
-        )
+    arns = [sfn.start({"documents": b, "requestId": b[0]}) for b in batches]
+    executions = [sfn.wait(arn, timeout=300) for arn in arns]
 
     all_failed: list[str] = []
     total_succeeded = 0
-    for batch, outcome in zip(batches, outcomes):
-        assert outcome.status == "FAILED", f"{outcome.status}: {outcome.output}"
-        out = outcome.output
+    for batch, execution in zip(batches, executions):
+        assert execution.status == "FAILED" and execution.error == "DocumentsFailed", execution
+        assert len(execution.rounds) <= 30, f"{len(execution.rounds)} rounds"
+        out = execution.last_result
+        assert out["status"] == "FAILED"
+        assert execution.cause_json() == out["failed"], "the execution fails with the last round's failures"
         assert out["documents"] == [] and out["requestId"] == batch[0]
         failed_ids = [f["documentId"] for f in out["failed"]]
         assert len(failed_ids) == len(set(failed_ids)), "a failure reported twice"

@@ -1,0 +1,84 @@
+"""template.yaml, read once for everything the local stand-ins must copy from the deployment:
+the queues' redrive settings, the state machine's type and substitutions, parameter defaults.
+
+Reading the values instead of repeating them keeps the tests honest when the template
+changes. PyYAML's safe loader refuses CloudFormation's short-form tags (!Ref, !GetAtt, ...),
+so they are read as one-key mappings {"!Ref": value}.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from .common import TEMPLATE_PATH, HarnessError
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A safe loader that also accepts the template's intrinsic-function tags."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {f"!{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def template_text() -> str:
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _parsed(text: str) -> dict:
+    return yaml.load(text, Loader=_CfnLoader)
+
+
+def template() -> dict:
+    """template.yaml as a dict (intrinsic functions as {"!Name": value}); re-read when the
+    file changes, cached otherwise."""
+    return _parsed(template_text())
+
+
+def resource_properties(name: str) -> dict:
+    """Properties of one resource, by logical id."""
+    try:
+        return template()["Resources"][name]["Properties"]
+    except KeyError:
+        raise HarnessError(f"template.yaml: no resource {name} with Properties") from None
+
+
+def template_queue_settings() -> dict[str, Any]:
+    """The check queue's settings: VisibilityTimeout, MessageRetentionPeriod, and its
+    RedrivePolicy's maxReceiveCount and deadLetterTargetArn."""
+    props = resource_properties("CheckQueue")
+    redrive = props.get("RedrivePolicy") or {}
+    if "maxReceiveCount" not in redrive:
+        raise HarnessError("template.yaml: CheckQueue has no RedrivePolicy maxReceiveCount")
+    settings = {k: int(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props}
+    settings["maxReceiveCount"] = int(redrive["maxReceiveCount"])
+    settings["deadLetterTargetArn"] = redrive.get("deadLetterTargetArn")
+    return settings
+
+
+def queue_retention(name: str) -> int:
+    """MessageRetentionPeriod of a queue resource (SQS's default, 4 days, when unset)."""
+    return int(resource_properties(name).get("MessageRetentionPeriod", 345600))
+
+
+def state_machine_properties() -> dict:
+    """The one state machine resource: Type, DefinitionUri, DefinitionSubstitutions."""
+    machines = [
+        r["Properties"] for r in template()["Resources"].values() if r.get("Type") == "AWS::Serverless::StateMachine"
+    ]
+    if len(machines) != 1:
+        raise HarnessError(f"template.yaml: expected one AWS::Serverless::StateMachine, found {len(machines)}")
+    return machines[0]
