@@ -78,9 +78,10 @@ class E2E:
         self.functions.append(fn)
         return self._stack.add(fn)
 
-    def fake_function(self, runtime: RuntimeApi, **kwargs: Any) -> FakeFunction:
-        """A Python stand-in for the function behind ``runtime`` (see harness.fake_function)."""
-        return self._stack.add(FakeFunction(runtime, **kwargs))
+    def fake_function(self, runtime: RuntimeApi, kind: type[FakeFunction] = FakeFunction, **kwargs: Any) -> FakeFunction:
+        """A Python stand-in for the function behind ``runtime`` (see harness.fake_function);
+        ``kind``: a subclass that answers differently."""
+        return self._stack.add(kind(runtime, **kwargs))
 
     def step_functions(self, runtime: RuntimeApi, **kwargs: Any) -> LocalStepFunctions:
         """The template's state machine on moto's interpreter, invoking ``runtime``; stopped

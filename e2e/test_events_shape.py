@@ -5,9 +5,9 @@
 - events/env.json overrides only variables template.yaml declares (SAM CLI
   ignores the others);
 - statemachine/wait-for-indexing.asl.json runs in moto's Step Functions
-  interpreter, with a Python stand-in for the function (moto cannot run the Rust
-  binary without Docker): the loop, the Choice on $.status, the Retry and the
-  Catch -> Fail states.
+  interpreter, with harness.FakeFunction (a Python runtime behind the Runtime API
+  emulator) standing in for the function: the loop, the Choice on $.status, the
+  Retry and the Catch -> Fail states.
 
 Run: .venv/bin/python -m pytest e2e/test_events_shape.py
 """
@@ -17,21 +17,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 import uuid
-from pathlib import Path
-from unittest import mock
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
-DEFINITION = ROOT / "statemachine" / "wait-for-indexing.asl.json"
-TEMPLATE = ROOT / "template.yaml"
-DEMO_INDEX_ID = "11111111-2222-3333-4444-555555555555"
+from harness import (
+    FUNCTION_ARN,
+    INDEX_ID as DEMO_INDEX_ID,
+    Execution,
+    FakeFunction,
+    expectation_problems,
+    expectations,
+    load_event as load,
+    sample_event_names,
+    template,
+)
+
 INDEX_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9-]*")
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:kendra-waiter"
 
 SQS_RECORD_KEYS = {
     "messageId",
@@ -47,36 +49,8 @@ SQS_RECORD_KEYS = {
 SQS_ATTRIBUTES = {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"}
 FIFO_ATTRIBUTES = SQS_ATTRIBUTES | {"MessageGroupId", "MessageDeduplicationId", "SequenceNumber"}
 
-
-def load(name: str):
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
-
-
-EXPECTATIONS: dict = load("expectations.json")
-EVENT_FILES = sorted(
-    p.name for p in EVENTS.glob("*.json") if p.name not in ("expectations.json", "env.json")
-)
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads template.yaml with its short-form intrinsic tags (!Ref, !Sub, ...)."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {f"!{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
-def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)
+EXPECTATIONS: dict = expectations()
+EVENT_FILES = sample_event_names()
 
 
 def contract_violations(batch) -> list[str]:
@@ -122,6 +96,7 @@ def contract_violations(batch) -> list[str]:
 
 def test_every_event_has_an_expectation_and_back():
     assert sorted(EXPECTATIONS) == EVENT_FILES
+    assert expectation_problems() == []
 
 
 @pytest.mark.parametrize("name", EVENT_FILES)
@@ -232,117 +207,38 @@ def test_template_parameters_default_to_the_contract():
 
 # --- the state machine in moto -------------------------------------------------------------
 
-# moto and boto3 are in e2e/requirements.txt: a missing one is an error, never a skip.
-import boto3  # noqa: E402
-import moto  # noqa: E402
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: E402
-    lambda_eval_utils,
-)
+@pytest.fixture
+def sfn(local):
+    """The template's state machine (no wait between rounds, no retry jitter) invoking a
+    Runtime API; each test puts a FakeFunction behind it."""
+    return local.step_functions(local.runtime(), wait_seconds=0, retry_jitter=False)
 
 
-def definition(wait_seconds: int = 0) -> str:
-    text = DEFINITION.read_text(encoding="utf-8")
-    text = text.replace("${KendraWaiterFunctionArn}", FUNCTION_ARN)
-    return text.replace("${WaitSeconds}", str(wait_seconds))
-
-
-class FakeFunction:
-    """Stands in for kendra-waiter: documents finish in the round that brings `attempt` to
-    `finish_at`; `fail_docs` end up FAILED."""
-
-    def __init__(self, finish_at=1, fail_docs=(), error=None, transient_errors=0):
-        self.finish_at = finish_at
-        self.fail_docs = set(fail_docs)
-        self.error = error
-        self.transient_errors = transient_errors
-        self.payloads: list[dict] = []
-
-    def __call__(self, parameters, region, state_credentials):
-        assert parameters["FunctionName"] == FUNCTION_ARN
-        batch = json.loads(parameters["Payload"])
-        self.payloads.append(batch)
-        if self.error:
-            return self._error(*self.error)
-        if self.transient_errors:
-            self.transient_errors -= 1
-            return self._error("KendraUnavailable", "ThrottlingException: slow down")
-        ids = [d if isinstance(d, str) else d["documentId"] for d in batch["documents"]]
-        attempt = batch.get("attempt", 0) + 1
-        result = dict(batch, attempt=attempt, counts={"PROCESSING": len(ids)})
-        result.setdefault("succeeded", 0)
-        result.setdefault("failed", [])
-        if attempt >= self.finish_at:
-            failed = [
-                {"documentId": i, "status": "FAILED", "code": "500", "reason": "bad"}
-                for i in ids
-                if i in self.fail_docs
-            ]
-            result["succeeded"] += len(ids) - len(failed)
-            result["failed"] = result["failed"] + failed
-            result["documents"] = []
-            result["counts"] = {"INDEXED": len(ids) - len(failed), "FAILED": len(failed)}
-        result["status"] = (
-            "PENDING" if result["documents"] else "FAILED" if result["failed"] else "SUCCEEDED"
-        )
-        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": result}
-
-    @staticmethod
-    def _error(error_type, message):
-        return {
-            "StatusCode": 200,
-            "FunctionError": "Unhandled",
-            "Payload": {"errorType": error_type, "errorMessage": message},
-        }
-
-
-def run_execution(fake: FakeFunction, execution_input: dict) -> tuple[dict, list[dict]]:
-    """One execution per moto context (moto 5.2.1 cannot start a second one in a context)."""
-    with (
-        moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        mock.patch.object(lambda_eval_utils, "_invoke_lambda_function", fake),
-        mock.patch("random.uniform", return_value=0.0),
-    ):
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        machine = sfn.create_state_machine(
-            name="wait-for-indexing",
-            definition=definition(),
-            roleArn="arn:aws:iam::123456789012:role/wait-for-indexing",
-        )["stateMachineArn"]
-        execution = sfn.start_execution(
-            stateMachineArn=machine, input=json.dumps(execution_input)
-        )["executionArn"]
-        deadline = time.monotonic() + 60
-        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, "execution still running after 60 s"
-            time.sleep(0.05)
-        history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    return described, history
-
-
-def entered_states(history) -> list[str]:
-    return [
-        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
-    ]
+def run_execution(sfn, execution_input: dict) -> Execution:
+    """One execution to its end; every task invoked the function the template names."""
+    execution = sfn.run(execution_input, timeout=60)
+    assert {r.function_name for r in sfn.runtime.history} == {FUNCTION_ARN}
+    return execution
 
 
 @pytest.mark.parametrize(
     "name", ["step-functions-put.json", "step-functions-delete.json", "step-functions-next-round.json"]
 )
-def test_state_machine_loops_until_done(name):
+def test_state_machine_loops_until_done(sfn, local, name):
     batch = load(name)
-    fake = FakeFunction(finish_at=batch.get("attempt", 0) + 3)
-    described, history = run_execution(fake, batch)
+    fake = local.fake_function(sfn.runtime, finish_at=batch.get("attempt", 0) + 3)
+    execution = run_execution(sfn, batch)
     if batch.get("failed"):
-        assert described["status"] == "FAILED"
-        assert described["error"] == "DocumentsFailed"
-        assert json.loads(described["cause"]) == batch["failed"]
+        assert execution.status == "FAILED"
+        assert execution.error == "DocumentsFailed"
+        assert execution.cause_json() == batch["failed"]
     else:
-        assert described["status"] == "SUCCEEDED"
-        output = json.loads(described["output"])
+        assert execution.status == "SUCCEEDED"
+        output = execution.output
         assert output["status"] == "SUCCEEDED" and output["documents"] == []
         assert output["requestId"] == batch["requestId"]
     # Checks at once, then Wait between rounds; each round's input is the previous output.
-    states = entered_states(history)
+    states = execution.states
     assert states[:3] == ["CheckStatus", "RouteOnStatus", "WaitBeforeNextCheck"]
     assert states.count("CheckStatus") == 3
     assert fake.payloads[0] == batch
@@ -352,12 +248,12 @@ def test_state_machine_loops_until_done(name):
     assert all(p["requestId"] == batch["requestId"] for p in fake.payloads)
 
 
-def test_failed_documents_fail_the_execution_with_the_list():
-    fake = FakeFunction(finish_at=1, fail_docs={"faq/billing.md"})
-    described, _ = run_execution(fake, load("step-functions-put.json"))
-    assert described["status"] == "FAILED"
-    assert described["error"] == "DocumentsFailed"
-    (failure,) = json.loads(described["cause"])
+def test_failed_documents_fail_the_execution_with_the_list(sfn, local):
+    local.fake_function(sfn.runtime, finish_at=1, fail_docs={"faq/billing.md"})
+    execution = run_execution(sfn, load("step-functions-put.json"))
+    assert execution.status == "FAILED"
+    assert execution.error == "DocumentsFailed"
+    (failure,) = execution.cause_json()
     assert failure["documentId"] == "faq/billing.md"
 
 
@@ -365,30 +261,34 @@ def test_failed_documents_fail_the_execution_with_the_list():
     "error_type, fail_state",
     [("ValidationError", "InvalidBatch"), ("KendraRequestError", "KendraRejected")],
 )
-def test_rejections_are_caught_not_retried(error_type, fail_state):
-    fake = FakeFunction(error=(error_type, "documents must be a list, got a string"))
-    described, history = run_execution(fake, load("invalid-documents-not-a-list.json"))
-    assert described["status"] == "FAILED"
-    assert described["error"] == error_type
-    assert json.loads(described["cause"])["errorType"] == error_type
+def test_rejections_are_caught_not_retried(sfn, local, error_type, fail_state):
+    fake = local.fake_function(sfn.runtime, error=(error_type, "documents must be a list, got a string"))
+    execution = run_execution(sfn, load("invalid-documents-not-a-list.json"))
+    assert execution.status == "FAILED"
+    assert execution.error == error_type
+    assert execution.cause_json()["errorType"] == error_type
     assert len(fake.payloads) == 1
-    assert entered_states(history)[-1] == fail_state
+    assert execution.states[-1] == fail_state
 
 
-def test_kendra_unavailable_is_retried():
-    fake = FakeFunction(finish_at=1, transient_errors=2)
-    described, _ = run_execution(fake, load("step-functions-put.json"))
-    assert described["status"] == "SUCCEEDED"
+def test_kendra_unavailable_is_retried(sfn, local):
+    fake = local.fake_function(sfn.runtime, finish_at=1, transient_errors=2)
+    execution = run_execution(sfn, load("step-functions-put.json"))
+    assert execution.status == "SUCCEEDED"
     assert len(fake.payloads) == 3
+    assert execution.retries == 2
 
 
-def test_unexpected_answer_fails_loudly():
-    class NoStatus(FakeFunction):
-        def __call__(self, parameters, region, state_credentials):
-            super().__call__(parameters, region, state_credentials)
-            return {"StatusCode": 200, "Payload": {"hello": "world"}}
+class NoStatus(FakeFunction):
+    """Answers every round with something that is not a round result."""
 
-    described, _ = run_execution(NoStatus(), load("step-functions-put.json"))
-    assert described["status"] == "FAILED"
-    assert described["error"] == "UnexpectedStatus"
-    assert json.loads(described["cause"]) == {"hello": "world"}
+    def answer(self, batch):
+        return "response", {"hello": "world"}
+
+
+def test_unexpected_answer_fails_loudly(sfn, local):
+    local.fake_function(sfn.runtime, kind=NoStatus)
+    execution = run_execution(sfn, load("step-functions-put.json"))
+    assert execution.status == "FAILED"
+    assert execution.error == "UnexpectedStatus"
+    assert execution.cause_json() == {"hello": "world"}

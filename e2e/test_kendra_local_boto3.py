@@ -1,123 +1,43 @@
 """kendra-local against a client nobody here wrote: boto3 (botocore's own awsJson1_1
 serializer, SigV4 signer, error parser and retry handler).
 
-Starts the ``kendra-local`` binary itself on a free 127.0.0.1 port (``--port 0``; the port is
-read from the first line it prints) and stops it with SIGTERM at the end. The binary is
-``$KENDRA_LOCAL_BIN``, else target/release/kendra-local, built with cargo when missing.
+The emulator is the ``kendra-local`` binary (``$KENDRA_LOCAL_BIN``, else
+target/release/kendra-local) run by harness.KendraLocal on a free 127.0.0.1 port and
+stopped with SIGTERM at the end; the admin API arranges faults and reads the request log.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
-import json
-import os
-import queue
-import signal
-import subprocess
-import threading
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import REGION, KendraLocal
+
 INDEX = "0123456789abcdef0123456789abcdef0123"
-PREFIX = "kendra-local listening on "
 
 
-def kendra_local_bin() -> Path:
-    env = os.environ.get("KENDRA_LOCAL_BIN")
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            pytest.fail(f"KENDRA_LOCAL_BIN={env} does not exist", pytrace=False)
-        return path
-    path = REPO / "target" / "release" / "kendra-local"
-    if not path.is_file():
-        subprocess.run(
-            ["cargo", "build", "--release", "-p", "kendra-local", "--bin", "kendra-local"],
-            cwd=REPO,
-            check=True,
-        )
-    return path
-
-
-class Emulator:
-    """A running kendra-local process and its admin interface."""
-
-    def __init__(self, *args: str) -> None:
-        cmd = [str(kendra_local_bin()), "--port", "0", "--index", INDEX, *args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read_first_line() -> None:
-            assert self.proc.stdout is not None
-            lines.put(self.proc.stdout.readline().decode("utf-8", "replace"))
-
-        threading.Thread(target=read_first_line, daemon=True).start()
-        try:
-            first = lines.get(timeout=30)
-        except queue.Empty:
-            self.proc.kill()
-            pytest.fail("kendra-local printed nothing within 30s", pytrace=False)
-        if not first.startswith(PREFIX):
-            self.proc.kill()
-            pytest.fail(f"unexpected first line {first!r}", pytrace=False)
-        self.endpoint = first[len(PREFIX):].strip()
-        host_port = self.endpoint.removeprefix("http://")
-        self.host, _, port = host_port.rpartition(":")
-        self.port = int(port)
-
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            conn.request(method, "/_kendra_local/" + path, body=data)
-            resp = conn.getresponse()
-            raw = resp.read()
-            assert resp.status == 200, (method, path, resp.status, raw)
-            return json.loads(raw) if raw else None
-        finally:
-            conn.close()
-
-    def client(self, max_attempts: int = 3) -> Any:
-        return boto3.client(
-            "kendra",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            # Any SigV4 credentials are accepted.
-            aws_access_key_id="AKIDBOTO3",
-            aws_secret_access_key="secret",
-            # botocore's "max_attempts" counts retries; "total_max_attempts" counts calls.
-            config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
-        )
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        return self.proc.returncode
+def client(emulator: KendraLocal, max_attempts: int = 3) -> Any:
+    """A boto3 Kendra client of the emulator."""
+    return boto3.client(
+        "kendra",
+        endpoint_url=emulator.endpoint,
+        region_name=REGION,
+        # Any SigV4 credentials are accepted.
+        aws_access_key_id="AKIDBOTO3",
+        aws_secret_access_key="secret",
+        # botocore's "max_attempts" counts retries; "total_max_attempts" counts calls.
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
+    )
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator("--indexing-checks", "1")
-    try:
-        yield emu
-    finally:
-        emu.stop()
+def emulator(e2e) -> KendraLocal:
+    return e2e.kendra(indexes=[INDEX], indexing_checks=1)
 
 
 def statuses(kendra: Any, ids: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -130,8 +50,8 @@ def statuses(kendra: Any, ids: list[str]) -> tuple[dict[str, dict], dict[str, di
     )
 
 
-def test_put_get_delete_lifecycle(emulator: Emulator) -> None:
-    kendra = emulator.client()
+def test_put_get_delete_lifecycle(emulator: KendraLocal) -> None:
+    kendra = client(emulator)
     out = kendra.batch_put_document(
         IndexId=INDEX,
         Documents=[
@@ -170,14 +90,14 @@ def test_put_get_delete_lifecycle(emulator: Emulator) -> None:
     got, _ = statuses(kendra, ["doc-1"])
     assert got["doc-1"]["DocumentStatus"] == "NOT_FOUND"
 
-    ops = [(r["operation"], r["documentIds"]) for r in emulator.admin("GET", "requests")]
+    ops = [(r["operation"], r["documentIds"]) for r in emulator.requests()]
     assert ops[0] == ("BatchPutDocument", ["doc-1", "fail-1", "reject-invalid-1"])
     assert ops[1] == ("BatchGetDocumentStatus", ["doc-1", "fail-1", "never-put", "error-invalid-1"])
     assert [o for o, _ in ops].count("BatchDeleteDocument") == 1
 
 
-def test_errors_are_typed_for_botocore(emulator: Emulator) -> None:
-    kendra = emulator.client()
+def test_errors_are_typed_for_botocore(emulator: KendraLocal) -> None:
+    kendra = client(emulator)
     with pytest.raises(kendra.exceptions.ResourceNotFoundException):
         kendra.batch_get_document_status(
             IndexId="f" * 36, DocumentInfoList=[{"DocumentId": "a"}]
@@ -195,7 +115,7 @@ def test_errors_are_typed_for_botocore(emulator: Emulator) -> None:
         kendra.batch_put_document(IndexId=INDEX, Documents=[{"Id": "y" * 2049, "Blob": b"x"}])
     assert "'documents.1.member.id'" in str(exc.value)
     # Client errors are not retried: one call each.
-    calls = emulator.admin("GET", "requests")
+    calls = emulator.requests()
     assert [c["error"] for c in calls] == [
         "ResourceNotFoundException",
         "ValidationException",
@@ -204,30 +124,30 @@ def test_errors_are_typed_for_botocore(emulator: Emulator) -> None:
     ]
 
 
-def test_botocore_retries_throttling_and_500s(emulator: Emulator) -> None:
-    kendra = emulator.client(max_attempts=3)
-    emulator.admin("POST", "fail-next", {"count": 2, "error": "ThrottlingException"})
+def test_botocore_retries_throttling_and_500s(emulator: KendraLocal) -> None:
+    kendra = client(emulator, max_attempts=3)
+    emulator.fail_next(2, "ThrottlingException")
     out = kendra.batch_get_document_status(IndexId=INDEX, DocumentInfoList=[{"DocumentId": "a"}])
     assert out["ResponseMetadata"]["RetryAttempts"] == 2
-    assert [c["error"] for c in emulator.admin("GET", "requests")] == [
+    assert [c["error"] for c in emulator.requests()] == [
         "ThrottlingException",
         "ThrottlingException",
         None,
     ]
-    emulator.admin("DELETE", "requests")
-    emulator.admin("PUT", "faults", {"internalErrorRate": 1.0})
+    emulator.clear_requests()
+    emulator.set_faults(internalErrorRate=1.0)
     with pytest.raises(ClientError) as exc:
         kendra.batch_get_document_status(IndexId=INDEX, DocumentInfoList=[{"DocumentId": "a"}])
     assert exc.value.response["Error"]["Code"] == "InternalServerException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     assert exc.value.response["ResponseMetadata"]["RetryAttempts"] == 2
-    assert len(emulator.admin("GET", "requests")) == 3
-    emulator.admin("PUT", "faults", {})
+    assert len(emulator.requests()) == 3
+    emulator.set_faults()
     kendra.batch_get_document_status(IndexId=INDEX, DocumentInfoList=[{"DocumentId": "a"}])
 
 
-def test_index_operations(emulator: Emulator) -> None:
-    kendra = emulator.client()
+def test_index_operations(emulator: KendraLocal) -> None:
+    kendra = client(emulator)
     created = kendra.create_index(Name="boto3-index", RoleArn="arn:aws:iam::123456789012:role/kendra")
     index_id = created["Id"]
     assert len(index_id) == 36
@@ -242,8 +162,11 @@ def test_index_operations(emulator: Emulator) -> None:
         kendra.describe_index(Id=index_id)
 
 
-def test_stops_cleanly_on_sigterm() -> None:
-    emu = Emulator()
-    kendra = emu.client()
-    kendra.batch_put_document(IndexId=INDEX, Documents=[{"Id": "a", "Blob": base64.b64decode("eA==")}])
-    assert emu.stop() == 0
+def test_stops_cleanly_on_sigterm(binaries, tmp_path) -> None:
+    emu = KendraLocal(indexes=[INDEX], indexing_checks=None, workdir=tmp_path)
+    try:
+        kendra = client(emu)
+        kendra.batch_put_document(IndexId=INDEX, Documents=[{"Id": "a", "Blob": base64.b64decode("eA==")}])
+    finally:
+        rc = emu.close()
+    assert rc == 0

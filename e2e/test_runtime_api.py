@@ -7,18 +7,20 @@ import json
 
 import pytest
 
-from harness import EVENTS_DIR, INDEX_ID, wait_until
+from harness import (
+    INDEX_ID,
+    doc_id,
+    expectations,
+    load_event as load,
+    received_message,
+    sample_event_names,
+    sqs_event,
+    wait_until,
+)
 
-EXPECTATIONS = json.loads((EVENTS_DIR / "expectations.json").read_text())
-SAMPLES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if p.name not in ("expectations.json", "env.json"))
-
-
-def load(name: str):
-    return json.loads((EVENTS_DIR / name).read_text())
-
-
-def doc_id(doc) -> str:
-    return doc if isinstance(doc, str) else doc["documentId"]
+# events/ and events/expectations.json agree: e2e/test_events_shape.py checks that.
+EXPECTATIONS = expectations()
+SAMPLES = sample_event_names()
 
 
 def batches_of(event) -> list[dict]:
@@ -42,10 +44,6 @@ def put_ids(event) -> set[str]:
         if batch.get("operation", "PUT") == "PUT" and isinstance(batch.get("documents"), list):
             ids |= {doc_id(d) for d in batch["documents"] if isinstance(d, (str, dict)) and doc_id(d)}
     return ids
-
-
-def test_every_sample_event_is_listed_in_expectations():
-    assert set(SAMPLES) == set(EXPECTATIONS), "events/ and events/expectations.json disagree"
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -168,21 +166,8 @@ def test_sqs_messages_share_status_calls(e2e):
     kendra.put_documents(ids)
     runtime = e2e.runtime()
     e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
-    records = [
-        {
-            "messageId": f"m-{i}",
-            "receiptHandle": f"rh-{i}",
-            "body": json.dumps({"documents": [doc]}),
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kendra-waiter-check",
-            "awsRegion": "us-east-1",
-        }
-        for i, doc in enumerate(ids)
-    ]
-    result = runtime.invoke({"Records": records})
+    messages = [received_message({"documents": [doc]}, message_id=f"m-{i}") for i, doc in enumerate(ids)]
+    result = runtime.invoke(sqs_event(messages))
     assert result.ok, result
     assert result.payload == {"batchItemFailures": []}
     assert len(kendra.status_requests()) == 10, "100 one-document messages must cost 10 calls"
@@ -440,14 +425,11 @@ def test_sqs_index_refused_only_fails_its_messages(e2e):
     runtime = e2e.runtime()
     e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
     bad_index = "99999999-2222-3333-4444-555555555555"
-    records = [
-        {"messageId": "good", "body": json.dumps({"documents": ["good-1"]})},
-        {"messageId": "bad", "body": json.dumps({"indexId": bad_index, "documents": ["x"]})},
+    messages = [
+        received_message({"documents": ["good-1"]}, message_id="good"),
+        received_message({"indexId": bad_index, "documents": ["x"]}, message_id="bad"),
     ]
-    for r in records:
-        r.update({"receiptHandle": "rh", "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                  "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:check", "awsRegion": "us-east-1"})
-    result = runtime.invoke({"Records": records})
+    result = runtime.invoke(sqs_event(messages))
     assert result.ok, result
     assert result.payload == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
 
@@ -529,8 +511,8 @@ def test_records_not_from_sqs_are_rejected(e2e):
     kendra = e2e.kendra(indexing_checks=0)
     runtime = e2e.runtime()
     e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
-    sqs_event = load("sqs-standard.json")
-    mixed = {"Records": sqs_event["Records"][:1] + load("invalid-s3-event.json")["Records"]}
+    standard = load("sqs-standard.json")
+    mixed = {"Records": standard["Records"][:1] + load("invalid-s3-event.json")["Records"]}
     r = runtime.invoke(mixed)
     assert r.error_type == "ValidationError", r
     assert kendra.status_requests() == []
@@ -545,10 +527,8 @@ def test_sqs_body_that_is_not_a_batch_is_reported(e2e):
     kendra.put_documents(["fine"])
     runtime = e2e.runtime()
     fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
-    base = load("sqs-standard.json")["Records"][0]
     bodies = {"ok": {"documents": ["fine"]}, "empty-object": {}, "array": [1], "bad-op": {"documents": ["fine"], "operation": "NOPE"}}
-    records = [dict(base, messageId=k, body=json.dumps(v)) for k, v in bodies.items()]
-    r = runtime.invoke({"Records": records})
+    r = runtime.invoke(sqs_event(received_message(v, message_id=k) for k, v in bodies.items()))
     assert r.ok, r
     assert sorted(f["itemIdentifier"] for f in r.payload["batchItemFailures"]) == ["array", "bad-op", "empty-object"]
     errors = [l for l in fn.stdout().splitlines() if "ERROR" in l]

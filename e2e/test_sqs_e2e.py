@@ -18,6 +18,8 @@ from harness import (
     now_ms,
     queue_counts,
     queue_is_empty,
+    received_message,
+    sqs_event,
     template_queue_settings,
     wait_until,
 )
@@ -121,23 +123,6 @@ def test_sqs_end_to_end(sqs_case):
 # --- SQS contract probes (moto server queues, hand-built events) ----------------------
 
 
-def record(message_id: str, body, queue_arn: str, receive_count: int = 1, group: str | None = None) -> dict:
-    attrs = {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1795900000000"}
-    if group:
-        attrs["MessageGroupId"] = group
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": attrs,
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
-
-
 @pytest.fixture
 def probe(e2e, sqs, moto_server):
     queues = create_queues(sqs, f"probe-{uuid.uuid4().hex[:8]}", visibility_timeout=1)
@@ -160,7 +145,7 @@ def test_attempt_counts_sqs_redeliveries(probe):
     # attempt 2 in the body + 2 earlier receives = attempt 4 before this round; maxAttempts 5:
     # this round is the last, so the document times out and the report goes out.
     body = {"documents": ["stuck-rc"], "attempt": 2, "maxAttempts": 5, "requestId": "rc"}
-    r = probe["runtime"].invoke({"Records": [record("rc-1", body, q.check_arn, receive_count=3)]})
+    r = probe["runtime"].invoke(sqs_event([received_message(body, message_id="rc-1", receive_count=3)], q.check_arn))
     assert r.ok and r.payload == {"batchItemFailures": []}, r
     reports = [json.loads(m["Body"]) for m in drain_queue(sqs, q.failure_url)]
     assert len(reports) == 1
@@ -176,7 +161,7 @@ def test_republished_body_and_delay(probe):
     probe["start"](RETRY_DELAY_SECONDS="1", RETRY_MAX_DELAY_SECONDS="900")
     body = {"documents": ["stuck-rp", "rp-ok"], "requestId": "rp"}
     # Second receive: attempt before the round = 0 + (2 - 1) = 1, so DelaySeconds = 1 * 2^1 = 2.
-    r = probe["runtime"].invoke({"Records": [record("rp-1", body, q.check_arn, receive_count=2)]})
+    r = probe["runtime"].invoke(sqs_event([received_message(body, message_id="rp-1", receive_count=2)], q.check_arn))
     assert r.ok and r.payload == {"batchItemFailures": []}, r
     counts = queue_counts(sqs, q.check_url)
     assert counts["ApproximateNumberOfMessagesDelayed"] == 1, counts
@@ -196,7 +181,7 @@ def test_fifo_sources_are_never_republished(probe):
     q, sqs = probe["queues"], probe["sqs"]
     probe["start"]()
     fifo_arn = "arn:aws:sqs:us-east-1:123456789012:probe-check.fifo"
-    r = probe["runtime"].invoke({"Records": [record("f-1", {"documents": ["never-put"]}, fifo_arn, group="g")]})
+    r = probe["runtime"].invoke(sqs_event([received_message({"documents": ["never-put"]}, message_id="f-1", group="g")], fifo_arn))
     assert r.ok, r
     assert r.payload == {"batchItemFailures": [{"itemIdentifier": "f-1"}]}
     assert queue_is_empty(sqs, q.check_url), "RETRY_QUEUE_URL must not be used for FIFO sources"
@@ -209,15 +194,12 @@ def test_failed_sends_become_batch_item_failures(probe, moto_server):
     # Both sends fail (no such queue): the failed message and the unfinished one must be
     # reported so SQS delivers them again; the finished one is acknowledged.
     probe["start"](FAILURE_QUEUE_URL=missing, RETRY_QUEUE_URL=missing)
-    r = probe["runtime"].invoke(
-        {
-            "Records": [
-                record("s-fail", {"documents": ["fail-send"]}, q.check_arn),
-                record("s-pending", {"documents": ["never-put-doc"]}, q.check_arn),
-                record("s-ok", {"documents": ["pending-send"]}, q.check_arn),
-            ]
-        }
-    )
+    messages = [
+        received_message({"documents": ["fail-send"]}, message_id="s-fail"),
+        received_message({"documents": ["never-put-doc"]}, message_id="s-pending"),
+        received_message({"documents": ["pending-send"]}, message_id="s-ok"),
+    ]
+    r = probe["runtime"].invoke(sqs_event(messages, q.check_arn))
     assert r.ok, r
     ids = sorted(f["itemIdentifier"] for f in r.payload["batchItemFailures"])
     assert ids == ["s-fail", "s-pending"]
@@ -229,8 +211,8 @@ def test_sqs_deadline_republishes_unchecked_messages(probe):
     probe["kendra"].put_documents(docs)
     probe["kendra"].set_faults(latencyMs=2000)
     probe["start"](DEADLINE_MARGIN_MS="300", RETRY_DELAY_SECONDS="0")
-    records = [record(f"late-{i}", {"documents": docs[i * 3:(i + 1) * 3], "requestId": f"late-{i}"}, q.check_arn) for i in range(4)]
-    r = probe["runtime"].invoke({"Records": records}, timeout_ms=1500)
+    messages = [received_message({"documents": docs[i * 3:(i + 1) * 3], "requestId": f"late-{i}"}, message_id=f"late-{i}") for i in range(4)]
+    r = probe["runtime"].invoke(sqs_event(messages, q.check_arn), timeout_ms=1500)
     assert r.ok, r
     assert r.finished_ms < r.deadline_ms, f"answered {r.finished_ms - r.deadline_ms} ms after the deadline"
     assert r.payload == {"batchItemFailures": []}, "unchecked messages are republished, not reported"
