@@ -86,9 +86,7 @@ class E2E:
     def step_functions(self, runtime: RuntimeApi, **kwargs: Any) -> LocalStepFunctions:
         """The template's state machine on moto's interpreter, invoking ``runtime``; stopped
         (and the environment restored) at teardown."""
-        sfn = LocalStepFunctions(runtime, **kwargs)
-        sfn.__enter__()
-        return self._stack.add(sfn)
+        return self._stack.add(LocalStepFunctions(runtime, **kwargs).open())
 
     def close(self) -> None:
         self._stack.close()

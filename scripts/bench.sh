@@ -13,4 +13,5 @@ if [ ! -x .venv/bin/cargo-lambda ]; then
   echo "==> installing cargo-lambda (and zig) into .venv for the arm64 build" >&2
   .venv/bin/pip install --quiet cargo-lambda >&2 || echo "cargo-lambda not installed: arm64 size not measured" >&2
 fi
+export PYTHONPATH="$PWD/e2e${PYTHONPATH:+:$PYTHONPATH}"  # the harness package
 exec .venv/bin/python bench/run.py "$@"

@@ -4,31 +4,37 @@
 Runs the real release binary (target/release/bootstrap) behind a Lambda Runtime API
 emulator, against kendra-local (a Kendra emulator) and a moto server (SQS):
 
-  1. the Step Functions wait loop, mirrored in Python: a PUT batch that ends FAILED (one
-     document fails to index) and a DELETE batch that ends SUCCEEDED;
+  1. the Step Functions wait loop: the template's state machine
+     (statemachine/wait-for-indexing.asl.json) run by moto's Step Functions interpreter,
+     its task invoking the function: a PUT batch that ends FAILED (one document fails to
+     index) and a DELETE batch that ends SUCCEEDED;
   2. the SQS path: batches on a check queue, unfinished ones republished to it with a
      delay, the failure report landing in the failure queue.
 
-Run it from the repository root after building:
+scripts/demo.sh builds the binaries and runs this. By hand, from the repository root:
     cargo build --release --workspace --bins
-    .venv/bin/python scripts/demo.py
+    PYTHONPATH=e2e .venv/bin/python scripts/demo.py
+(KENDRA_WAITER_BIN and KENDRA_LOCAL_BIN point it at other binaries.)
 Everything it starts listens on 127.0.0.1 only and is stopped on exit, Ctrl-C or error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "e2e"))
-
-import harness  # noqa: E402
-from harness import INDEX_ID, FunctionProcess, KendraLocal, MotoServer, RuntimeApi, SqsPoller  # noqa: E402
+try:
+    import harness
+except ModuleNotFoundError as e:  # the harness lives in e2e/, which must be on the path
+    if e.name != "harness":
+        raise
+    sys.exit("demo: the e2e harness is not importable: run scripts/demo.sh, or set PYTHONPATH=e2e at the repository root")
+from harness import INDEX_ID, FunctionProcess, KendraLocal, LocalStepFunctions, MotoServer, RuntimeApi, SqsPoller
 
 PUT_DOCS = [
     "manuals/getting-started.pdf",
@@ -62,11 +68,13 @@ def doc_id(doc) -> str:
     return doc if isinstance(doc, str) else doc["documentId"]
 
 
-def show_round(n: int, result: harness.Result) -> None:
-    if not result.ok:
-        say(f"  round {n}: the function failed with {result.error_type}: {result.error_message}")
+def show_round(r: harness.Round) -> None:
+    """One CheckStatus invocation, as the execution history records it."""
+    if not r.ok:
+        message = json.loads(r.cause or "{}").get("errorMessage", "")
+        say(f"  round {r.number}: the function failed with {r.error}: {message} (the state machine's Retry decides)")
         return
-    p = result.payload
+    p = r.payload
     counts = ", ".join(f"{k} {v}" for k, v in sorted(p.get("counts", {}).items())) or "-"
     say(f"  attempt {p['attempt']}/{p['maxAttempts']}  status {p['status']:<9}  Kendra saw: {counts}")
     say(f"      succeeded so far: {p['succeeded']}   failed so far: {len(p['failed'])}")
@@ -74,11 +82,12 @@ def show_round(n: int, result: harness.Result) -> None:
         say(f"      still pending: {', '.join(doc_id(d) for d in p['documents'])}")
 
 
-def show_outcome(outcome: harness.LoopOutcome) -> None:
-    say(f"  -> the state machine would end {outcome.status}")
-    if isinstance(outcome.output, dict):
-        for f in outcome.output.get("failed", []):
-            say(f"     failed: {f['documentId']} ({f['status']}, {f.get('code', '-')}): {f.get('reason', '')}")
+def show_outcome(execution: harness.Execution) -> None:
+    """How the execution ended, and the documents that failed (the last round's list)."""
+    ended = f"{execution.status} ({execution.error})" if execution.error else execution.status
+    say(f"  -> the execution ended {ended} after {len(execution.rounds)} round(s)")
+    for f in (execution.last_result or {}).get("failed", []):
+        say(f"     failed: {f['documentId']} ({f['status']}, {f.get('code', '-')}): {f.get('reason', '')}")
 
 
 def main() -> int:
@@ -104,14 +113,16 @@ def main() -> int:
 
         phase(
             "1. Step Functions wait loop (PUT)",
-            "Each round invokes the function with the batch; it asks Kendra for the status "
-            "of every document and returns the same batch with only the unfinished documents "
-            "left. The loop waits 1 s and feeds that result back in, until the status is "
-            "SUCCEEDED or FAILED (statemachine/wait-for-indexing.asl.json does the same).",
+            "The template's state machine (statemachine/wait-for-indexing.asl.json), run by "
+            "moto's Step Functions interpreter. Each round its CheckStatus task invokes the "
+            "function with the batch; the function asks Kendra for the status of every "
+            "document and returns the same batch with only the unfinished documents left. The "
+            "state machine waits 1 s and feeds that result back in, until the status is "
+            "SUCCEEDED or FAILED.",
         )
+        sfn = stack.add(LocalStepFunctions(runtime, wait_seconds=1).open())
         put_batch = {"indexId": INDEX_ID, "operation": "PUT", "documents": PUT_DOCS, "maxAttempts": 10, "requestId": "demo-put"}
-        outcome = harness.run_wait_loop(runtime, put_batch, wait_seconds=1, on_round=show_round)
-        show_outcome(outcome)
+        show_outcome(sfn.run(put_batch, timeout=120, on_round=show_round))
 
         phase(
             "1b. Step Functions wait loop (DELETE)",
@@ -119,8 +130,8 @@ def main() -> int:
             "NOT_FOUND for every document.",
         )
         delete_batch = {"operation": "DELETE", "documents": DELETE_DOCS, "requestId": "demo-delete"}
-        outcome = harness.run_wait_loop(runtime, delete_batch, wait_seconds=1, on_round=show_round)
-        show_outcome(outcome)
+        show_outcome(sfn.run(delete_batch, timeout=120, on_round=show_round))
+        sfn.close()
         fn.close()
 
         phase(
@@ -197,6 +208,8 @@ def _interrupt(signum, frame):
 
 
 if __name__ == "__main__":
+    # The interpreter logs each Fail state as an exception; the demo shows the outcome itself.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
     # Ctrl-C and SIGTERM both stop the demo through its cleanup, even when started from a
     # shell that ignores SIGINT for background jobs.
     signal.signal(signal.SIGINT, _interrupt)

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 echo "==> building the release binaries (the first build takes a few minutes)"
 cargo build --release --locked --workspace --bins
+export PYTHONPATH="$PWD/e2e${PYTHONPATH:+:$PYTHONPATH}"  # the harness package
 exec .venv/bin/python scripts/demo.py "$@"

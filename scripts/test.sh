@@ -28,6 +28,7 @@ step "release binaries (bootstrap, kendra-local) for the end-to-end tests" \
 step "cargo tests (unit, integration against kendra-local and moto)" \
   cargo test --workspace --locked
 step "template, state machine and event checks" bash scripts/check-templates.sh
+export PYTHONPATH="$PWD/e2e${PYTHONPATH:+:$PYTHONPATH}"  # the harness package (e2e/pytest.ini also sets it)
 step "Python tests (boto3 against kendra-local, end to end through the Runtime API, moto Step Functions and SQS)" \
   .venv/bin/python -m pytest e2e -q -p no:cacheprovider
 

@@ -150,7 +150,8 @@ class LocalStepFunctions:
         self.client: Any = None
         self.arn = ""
 
-    def __enter__(self) -> "LocalStepFunctions":
+    def open(self) -> "LocalStepFunctions":
+        """Starts moto and creates the state machine; ``close()`` undoes it (``with`` does both)."""
         if not LocalStepFunctions._active.acquire(blocking=False):
             raise HarnessError("another LocalStepFunctions is running: AWS_ENDPOINT_URL_LAMBDA is process-wide")
         self._holds_lock = True
@@ -242,6 +243,9 @@ class LocalStepFunctions:
         if self._holds_lock:
             self._holds_lock = False
             LocalStepFunctions._active.release()
+
+    def __enter__(self) -> "LocalStepFunctions":
+        return self.open()
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
