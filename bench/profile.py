@@ -2,7 +2,7 @@
 """Profiles the function during the 100,000-document invocation of bench/run.py (scenario 1).
 
     cargo build --profile profiling --bin bootstrap
-    KENDRA_WAITER_BIN=target/profiling/bootstrap .venv/bin/python bench/profile.py [--documents N] [--out perf.data]
+    KENDRA_WAITER_BIN=target/profiling/bootstrap PYTHONPATH=e2e .venv/bin/python bench/profile.py [--documents N] [--out perf.data]
     perf report -i perf.data --no-children --sort symbol | head -60
 
 `perf record -g -p <pid>` is attached to the running function after its init, stopped after
@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run  # noqa: E402
-from run import FunctionProcess, KendraLocal, TimedRuntimeApi, INDEX  # noqa: E402
+import measure  # bench/, the script's own directory
+from harness import FunctionProcess, KendraLocal, RuntimeApi
+from measure import INDEX
 
 
 def main() -> None:
@@ -31,17 +29,17 @@ def main() -> None:
     ap.add_argument("--freq", type=int, default=4999)
     args = ap.parse_args()
     event = {"indexId": INDEX, "documents": [f"bench-doc-{i:06d}" for i in range(args.documents)]}
-    with KendraLocal(indexing_checks=0) as kendra, TimedRuntimeApi(default_timeout_ms=600_000) as runtime, \
-            FunctionProcess(runtime, run.function_env(kendra, MAX_DOCUMENTS=str(args.documents)),
+    with KendraLocal(indexing_checks=0) as kendra, RuntimeApi(default_timeout_ms=600_000) as runtime, \
+            FunctionProcess(runtime, measure.function_env(kendra, MAX_DOCUMENTS=str(args.documents)),
                             kendra_endpoint=kendra.endpoint, name="profile") as fn:
-        run.wait_ready(runtime, fn)
+        measure.wait_ready(runtime, fn)
         perf = subprocess.Popen(["perf", "record", "-F", str(args.freq), "-g", "--call-graph", "dwarf,16384",
                                  "-p", str(fn.proc.pid), "-o", args.out],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
-        before = run.cpu_seconds(fn.proc.pid)
+        before = measure.cpu_seconds(fn.proc.pid)
         result = runtime.invoke(event, timeout_ms=600_000)
-        after = run.cpu_seconds(fn.proc.pid)
+        after = measure.cpu_seconds(fn.proc.pid)
         perf.send_signal(signal.SIGINT)
         perf.wait(timeout=60)
         print(f"ok={result.ok} cpu={(after - before) / args.documents * 1e6:.2f} us/doc (under perf)")
