@@ -23,14 +23,13 @@
 //! ```
 
 mod admin;
-mod api;
 mod faults;
 mod log;
 mod model;
+mod ops;
 mod protocol;
 mod rng;
 mod server;
-mod shapes;
 pub mod simulate;
 
 pub use faults::{FaultKind, Faults, FaultsError};

@@ -3,8 +3,8 @@
 //! operations, applies faults, and records each call in the request log.
 
 use crate::Shared;
-use crate::api::Request as ApiRequest;
 use crate::log::RequestRecord;
+use crate::ops::Request as ApiRequest;
 use crate::protocol::{self, ApiError, ErrorCode, Operation, TARGET_PREFIX};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};

@@ -81,6 +81,15 @@ pub(crate) fn document_error(rule: Rule<'_>, id: &str) -> Option<(&'static str, 
     }
 }
 
+/// The `FailedDocuments` entry of a batch write (its ErrorCode and message) that the id asks
+/// for, if any.
+pub(crate) fn write_rejection(id: &str) -> Option<(&'static str, String)> {
+    match rule(id) {
+        rule @ (Rule::RejectInternal | Rule::RejectInvalid) => document_error(rule, id),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
