@@ -34,7 +34,7 @@ except ModuleNotFoundError as e:  # the harness lives in e2e/, which must be on 
     if e.name != "harness":
         raise
     sys.exit("demo: the e2e harness is not importable: run scripts/demo.sh, or set PYTHONPATH=e2e at the repository root")
-from harness import INDEX_ID, FunctionProcess, KendraLocal, LocalStepFunctions, MotoServer, RuntimeApi, SqsPoller
+from harness import INDEX_ID, FunctionProcess, KendraLocal, LocalStepFunctions, MotoServer, RuntimeApi, SqsPoller, doc_id
 
 PUT_DOCS = [
     "manuals/getting-started.pdf",
@@ -64,10 +64,6 @@ def phase(title: str, explanation: str) -> None:
     say()
 
 
-def doc_id(doc) -> str:
-    return doc if isinstance(doc, str) else doc["documentId"]
-
-
 def show_round(r: harness.Round) -> None:
     """One CheckStatus invocation, as the execution history records it."""
     if not r.ok:
@@ -90,108 +86,119 @@ def show_outcome(execution: harness.Execution) -> None:
         say(f"     failed: {f['documentId']} ({f['status']}, {f.get('code', '-')}): {f.get('reason', '')}")
 
 
+def start_kendra(stack: harness.Stack, workdir: Path) -> KendraLocal:
+    """kendra-local with the demo index and documents: every status is PROCESSING twice, so
+    the loop visibly takes rounds."""
+    phase(
+        "Setup",
+        "Starting kendra-local with one index. Its documents stay PROCESSING for their "
+        "first 2 status checks, so the wait takes a few rounds. Ids starting with 'fail-' "
+        "fail to index, like a corrupt file would in Kendra.",
+    )
+    kendra = stack.add(KendraLocal(indexes=[INDEX_ID], indexing_checks=2, workdir=workdir / "kendra"))
+    say(f"  kendra-local: {kendra.endpoint} (index {INDEX_ID})")
+    kendra.put_documents([doc_id(d) for d in PUT_DOCS])
+    kendra.put_documents(DELETE_DOCS)
+    kendra.delete_documents(DELETE_DOCS)
+    say(f"  put {len(PUT_DOCS)} documents, deleting {len(DELETE_DOCS)} others")
+    return kendra
+
+
+def step_functions_phase(stack: harness.Stack, workdir: Path, kendra: KendraLocal, runtime: RuntimeApi) -> None:
+    """Phase 1: the template's state machine, with the function as its task; stops both
+    afterwards, so phase 2's function is the only one taking invocations."""
+    fn = stack.add(FunctionProcess(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra_endpoint=kendra.endpoint, workdir=workdir, name="sfn"))
+    say(f"  Lambda Runtime API emulator: {runtime.endpoint}; function: {harness.waiter_bin()}")
+    phase(
+        "1. Step Functions wait loop (PUT)",
+        "The template's state machine (statemachine/wait-for-indexing.asl.json), run by "
+        "moto's Step Functions interpreter. Each round its CheckStatus task invokes the "
+        "function with the batch; the function asks Kendra for the status of every "
+        "document and returns the same batch with only the unfinished documents left. The "
+        "state machine waits 1 s and feeds that result back in, until the status is "
+        "SUCCEEDED or FAILED.",
+    )
+    sfn = stack.add(LocalStepFunctions(runtime, wait_seconds=1).open())
+    put_batch = {"indexId": INDEX_ID, "operation": "PUT", "documents": PUT_DOCS, "maxAttempts": 10, "requestId": "demo-put"}
+    show_outcome(sfn.run(put_batch, timeout=120, on_round=show_round))
+    phase(
+        "1b. Step Functions wait loop (DELETE)",
+        "Same loop for deleted documents: a DELETE batch is done when Kendra reports "
+        "NOT_FOUND for every document.",
+    )
+    delete_batch = {"operation": "DELETE", "documents": DELETE_DOCS, "requestId": "demo-delete"}
+    show_outcome(sfn.run(delete_batch, timeout=120, on_round=show_round))
+    sfn.close()
+    fn.close()
+
+
+def sqs_phase(stack: harness.Stack, workdir: Path, kendra: KendraLocal, runtime: RuntimeApi) -> None:
+    """Phase 2: the template's queues on a moto server, the function republishing unfinished
+    batches, a poller playing the event source mapping until the check queue is empty."""
+    phase(
+        "2. SQS with retries",
+        "Now the same function behind an SQS queue (a moto server). Each message is one "
+        "batch. A poller plays Lambda's event source mapping: it receives messages, "
+        "invokes the function, and deletes every message not listed in batchItemFailures. "
+        "Unfinished batches are republished by the function to the same queue with a "
+        "1 s delay (RETRY_QUEUE_URL); finished batches with failures are reported to the "
+        "failure queue.",
+    )
+    say("  starting moto server (SQS)...")
+    moto = stack.add(MotoServer(workdir=workdir / "moto"))
+    sqs = moto.client("sqs")
+    queues = harness.create_queues(sqs, "demo", visibility_timeout=5)
+    say(f"  check queue:   {queues.check_url}")
+    say(f"  failure queue: {queues.failure_url}")
+    kendra.put_documents(["blog/launch.md", "blog/roadmap.md", "kb/reset-password.md", "fail-kb/broken-table.html", "kb/legacy-faq.md"])
+    kendra.delete_documents(["kb/legacy-faq.md"])
+    env = {
+        "KENDRA_INDEX_ID": INDEX_ID,
+        "RETRY_QUEUE_URL": queues.check_url,
+        "RETRY_DELAY_SECONDS": "1",
+        "RETRY_MAX_DELAY_SECONDS": "4",
+        "FAILURE_QUEUE_URL": queues.failure_url,
+    }
+    stack.add(FunctionProcess(runtime, env, kendra_endpoint=kendra.endpoint, sqs_endpoint=moto.endpoint, workdir=workdir, name="sqs"))
+    for rid, batch in SQS_BATCHES.items():
+        sqs.send_message(QueueUrl=queues.check_url, MessageBody=json.dumps({**batch, "requestId": rid}))
+    say(f"  sent {len(SQS_BATCHES)} messages: {', '.join(SQS_BATCHES)}")
+    say()
+    poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=10)
+    poller.run_until_empty(timeout=120, on_poll=lambda poll: show_poll(poll, sqs, queues.check_url))
+    say("  the check queue is empty")
+    show_reports(harness.drain_queue(sqs, queues.failure_url))
+
+
+def show_poll(poll: harness.Poll, sqs, check_url: str) -> None:
+    """One poll of the event source mapping: what came in, what went back."""
+    labels = []
+    for m in poll.received:
+        body = json.loads(m["Body"])
+        labels.append(f"{body.get('requestId')}(attempt {body.get('attempt', 0)})")
+    delayed = harness.queue_counts(sqs, check_url)["ApproximateNumberOfMessagesDelayed"]
+    say(f"  poll {poll.number}: received {len(poll.received)}: {', '.join(labels)}")
+    failures = poll.failures or "none"
+    say(f"      batchItemFailures: {failures}   acknowledged: {len(poll.acknowledged)}   republished (waiting out their delay): {delayed}")
+
+
+def show_reports(reports: list[dict]) -> None:
+    """The failure queue's messages: one report per finished batch with failed documents."""
+    say(f"  failure queue: {len(reports)} report(s)")
+    for m in reports:
+        r = json.loads(m["Body"])
+        for f in r["failed"]:
+            say(f"     {r.get('requestId')}: {f['documentId']} {f['status']} ({f.get('code', '-')}); {r['succeeded']} other document(s) indexed")
+
+
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kendra-waiter-demo-"))
     stack = harness.Stack()
     try:
-        phase(
-            "Setup",
-            "Starting kendra-local with one index. Its documents stay PROCESSING for their "
-            "first 2 status checks, so the wait takes a few rounds. Ids starting with 'fail-' "
-            "fail to index, like a corrupt file would in Kendra.",
-        )
-        kendra = stack.add(KendraLocal(indexes=[INDEX_ID], indexing_checks=2, workdir=workdir / "kendra"))
-        say(f"  kendra-local: {kendra.endpoint} (index {INDEX_ID})")
-        kendra.put_documents([doc_id(d) for d in PUT_DOCS])
-        kendra.put_documents(DELETE_DOCS)
-        kendra.delete_documents(DELETE_DOCS)
-        say(f"  put {len(PUT_DOCS)} documents, deleting {len(DELETE_DOCS)} others")
-
+        kendra = start_kendra(stack, workdir)
         runtime = stack.add(RuntimeApi())
-        fn = stack.add(FunctionProcess(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra_endpoint=kendra.endpoint, workdir=workdir, name="sfn"))
-        say(f"  Lambda Runtime API emulator: {runtime.endpoint}; function: {harness.waiter_bin()}")
-
-        phase(
-            "1. Step Functions wait loop (PUT)",
-            "The template's state machine (statemachine/wait-for-indexing.asl.json), run by "
-            "moto's Step Functions interpreter. Each round its CheckStatus task invokes the "
-            "function with the batch; the function asks Kendra for the status of every "
-            "document and returns the same batch with only the unfinished documents left. The "
-            "state machine waits 1 s and feeds that result back in, until the status is "
-            "SUCCEEDED or FAILED.",
-        )
-        sfn = stack.add(LocalStepFunctions(runtime, wait_seconds=1).open())
-        put_batch = {"indexId": INDEX_ID, "operation": "PUT", "documents": PUT_DOCS, "maxAttempts": 10, "requestId": "demo-put"}
-        show_outcome(sfn.run(put_batch, timeout=120, on_round=show_round))
-
-        phase(
-            "1b. Step Functions wait loop (DELETE)",
-            "Same loop for deleted documents: a DELETE batch is done when Kendra reports "
-            "NOT_FOUND for every document.",
-        )
-        delete_batch = {"operation": "DELETE", "documents": DELETE_DOCS, "requestId": "demo-delete"}
-        show_outcome(sfn.run(delete_batch, timeout=120, on_round=show_round))
-        sfn.close()
-        fn.close()
-
-        phase(
-            "2. SQS with retries",
-            "Now the same function behind an SQS queue (a moto server). Each message is one "
-            "batch. A poller plays Lambda's event source mapping: it receives messages, "
-            "invokes the function, and deletes every message not listed in batchItemFailures. "
-            "Unfinished batches are republished by the function to the same queue with a "
-            "1 s delay (RETRY_QUEUE_URL); finished batches with failures are reported to the "
-            "failure queue.",
-        )
-        say("  starting moto server (SQS)...")
-        moto = stack.add(MotoServer(workdir=workdir / "moto"))
-        sqs = moto.client("sqs")
-        queues = harness.create_queues(sqs, "demo", visibility_timeout=5)
-        say(f"  check queue:   {queues.check_url}")
-        say(f"  failure queue: {queues.failure_url}")
-        kendra.put_documents(["blog/launch.md", "blog/roadmap.md", "kb/reset-password.md", "fail-kb/broken-table.html", "kb/legacy-faq.md"])
-        kendra.delete_documents(["kb/legacy-faq.md"])
-        stack.add(
-            FunctionProcess(
-                runtime,
-                {
-                    "KENDRA_INDEX_ID": INDEX_ID,
-                    "RETRY_QUEUE_URL": queues.check_url,
-                    "RETRY_DELAY_SECONDS": "1",
-                    "RETRY_MAX_DELAY_SECONDS": "4",
-                    "FAILURE_QUEUE_URL": queues.failure_url,
-                },
-                kendra_endpoint=kendra.endpoint,
-                sqs_endpoint=moto.endpoint,
-                workdir=workdir,
-                name="sqs",
-            )
-        )
-        for rid, batch in SQS_BATCHES.items():
-            sqs.send_message(QueueUrl=queues.check_url, MessageBody=json.dumps({**batch, "requestId": rid}))
-        say(f"  sent {len(SQS_BATCHES)} messages: {', '.join(SQS_BATCHES)}")
-        say()
-
-        poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=10)
-
-        def show_poll(poll: harness.Poll) -> None:
-            labels = []
-            for m in poll.received:
-                body = json.loads(m["Body"])
-                labels.append(f"{body.get('requestId')}(attempt {body.get('attempt', 0)})")
-            delayed = harness.queue_counts(sqs, queues.check_url)["ApproximateNumberOfMessagesDelayed"]
-            say(f"  poll {poll.number}: received {len(poll.received)}: {', '.join(labels)}")
-            failures = poll.failures or "none"
-            say(f"      batchItemFailures: {failures}   acknowledged: {len(poll.acknowledged)}   republished (waiting out their delay): {delayed}")
-
-        poller.run_until_empty(timeout=120, on_poll=show_poll)
-        say("  the check queue is empty")
-        reports = harness.drain_queue(sqs, queues.failure_url)
-        say(f"  failure queue: {len(reports)} report(s)")
-        for m in reports:
-            r = json.loads(m["Body"])
-            for f in r["failed"]:
-                say(f"     {r.get('requestId')}: {f['documentId']} {f['status']} ({f.get('code', '-')}); {r['succeeded']} other document(s) indexed")
+        step_functions_phase(stack, workdir, kendra, runtime)
+        sqs_phase(stack, workdir, kendra, runtime)
         say()
         say("Done. Everything started by the demo is being stopped.")
         return 0
