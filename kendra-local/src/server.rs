@@ -3,7 +3,7 @@
 //! operations, applies faults, and records each call in the request log.
 
 use crate::Shared;
-use crate::log::RequestRecord;
+use crate::log::{InFlight, RequestRecord};
 use crate::ops::Request as ApiRequest;
 use crate::protocol::{self, ApiError, ErrorCode, Operation, TARGET_PREFIX};
 use bytes::Bytes;
@@ -114,16 +114,11 @@ async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
 
 /// One Kendra operation call: log, faults, then the operation itself.
 async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    // In flight from arrival until this function returns or is dropped (client gone).
     let arrival = shared.log.arrive();
     let request_id = shared.next_request_id();
     if req.method() != Method::POST {
-        let err = ApiError::new(
-            ErrorCode::UnknownOperation,
-            "Kendra operations are POST / with X-Amz-Target",
-        );
-        let mut resp = protocol::failure(&err, &request_id);
-        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        return resp;
+        return method_not_allowed(&request_id);
     }
     let target = req
         .headers()
@@ -132,45 +127,18 @@ async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
         .map(str::to_owned);
     let op = Operation::from_target(target.as_deref());
     let body = read_body(req.into_body()).await;
-
     let parsed = match (&op, &body) {
         (Ok(op), Ok(body)) => ApiRequest::parse(*op, body).map(|r| (*op, r)),
         (Err(e), _) | (Ok(_), Err(e)) => Err(e.clone()),
     };
-    let operation = match op {
-        Ok(op) => op.name().to_owned(),
-        Err(_) => {
-            let t = target.as_deref().unwrap_or_default();
-            t.strip_prefix(TARGET_PREFIX).unwrap_or(t).to_owned()
-        }
-    };
-    let (index_id, document_ids) = match &parsed {
-        Ok((_, r)) => (r.index_id().map(str::to_owned), r.document_ids()),
-        Err(_) => (None, Vec::new()),
-    };
-    let pending = shared.log.begin(RequestRecord {
-        operation,
-        index_id,
-        document_ids,
-        arrived: arrival.arrived,
-        in_flight: arrival.count,
-        error: None,
-    });
-
+    // Logged before faults and the operation run, so a call that is never answered shows up.
+    let operation = operation_name(&op, target.as_deref());
+    let pending = shared.log.begin(record(&arrival, operation, &parsed));
     let result = match parsed {
         Err(e) => Err(e),
-        Ok((op, request)) => {
-            let decision = shared.faults().decide(op, Instant::now());
-            if !decision.latency.is_zero() {
-                sleep_precisely(decision.latency).await;
-            }
-            match decision.error {
-                Some(e) => Err(e),
-                None => request.execute(&shared.store, Instant::now()),
-            }
-        }
+        Ok((op, request)) => answer(op, &request, shared).await,
     };
-    let response = match result {
+    match result {
         Ok(body) => {
             pending.finish(None);
             protocol::success(body, &request_id)
@@ -179,9 +147,64 @@ async fn kendra_call(req: Request<Incoming>, shared: &Shared) -> Response<Full<B
             pending.finish(Some(e.code.as_str()));
             protocol::failure(&e, &request_id)
         }
+    }
+}
+
+fn method_not_allowed(request_id: &str) -> Response<Full<Bytes>> {
+    let err = ApiError::new(
+        ErrorCode::UnknownOperation,
+        "Kendra operations are POST / with X-Amz-Target",
+    );
+    let mut resp = protocol::failure(&err, request_id);
+    *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    resp
+}
+
+/// The operation as the log names it: for an unknown target, whatever followed the service
+/// prefix (or the whole header), so a test can see what the client asked for.
+fn operation_name(op: &Result<Operation, ApiError>, target: Option<&str>) -> String {
+    match op {
+        Ok(op) => op.name().to_owned(),
+        Err(_) => {
+            let t = target.unwrap_or_default();
+            t.strip_prefix(TARGET_PREFIX).unwrap_or(t).to_owned()
+        }
+    }
+}
+
+fn record(
+    arrival: &InFlight<'_>,
+    operation: String,
+    parsed: &Result<(Operation, ApiRequest<'_>), ApiError>,
+) -> RequestRecord {
+    let (index_id, document_ids) = match parsed {
+        Ok((_, r)) => (r.index_id().map(str::to_owned), r.document_ids()),
+        Err(_) => (None, Vec::new()),
     };
-    drop(arrival);
-    response
+    RequestRecord {
+        operation,
+        index_id,
+        document_ids,
+        arrived: arrival.arrived,
+        in_flight: arrival.count,
+        error: None,
+    }
+}
+
+/// Applies the faults decided for this call, then (unless a fault answered) the operation.
+async fn answer(
+    op: Operation,
+    request: &ApiRequest<'_>,
+    shared: &Shared,
+) -> Result<Vec<u8>, ApiError> {
+    let decision = shared.faults().decide(op, Instant::now());
+    if !decision.latency.is_zero() {
+        sleep_precisely(decision.latency).await;
+    }
+    match decision.error {
+        Some(e) => Err(e),
+        None => request.execute(&shared.store, Instant::now()),
+    }
 }
 
 /// Waits `duration` to within tens of microseconds. tokio's timer has millisecond granularity
