@@ -5,7 +5,8 @@
 //! the real service. This crate serves the Kendra document and index operations over HTTP on
 //! 127.0.0.1 exactly as the AWS SDKs speak them, with a scriptable document lifecycle,
 //! per-document failure rules (see [`simulate`]), injected faults ([`Faults`]) and a request
-//! log ([`RequestRecord`]) for assertions.
+//! log ([`RequestRecord`]) for assertions. Its seeded generator ([`rng::SplitMix64`]) is
+//! exported so randomized tests of its users replay from a seed too.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,7 +29,7 @@ mod log;
 mod model;
 mod ops;
 mod protocol;
-mod rng;
+pub mod rng;
 mod server;
 pub mod simulate;
 
