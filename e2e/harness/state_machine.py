@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from unittest import mock
 
 from .common import ACCOUNT_ID, ASL_PATH, FUNCTION_ARN, REGION, HarnessError
 from .runtime_api import RuntimeApi
-from .template import state_machine_properties
+from .template import definition_substitutions, state_machine_properties
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/kendra-waiter-state-machine"
 # ASL's range for a Wait state's Seconds (template.yaml's WaitSeconds parameter starts at 1;
@@ -35,20 +36,25 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/kendra-waiter-state-machine"
 WAIT_SECONDS_RANGE = range(0, 100_000_000)
 
 
-def state_machine_definition(function_arn: str = FUNCTION_ARN, wait_seconds: int = 1) -> str:
+def state_machine_definition(function_arn: str = FUNCTION_ARN, wait_seconds: int = 1, **substitutions: Any) -> str:
     """statemachine/wait-for-indexing.asl.json with template.yaml's DefinitionSubstitutions
-    (KendraWaiterFunctionArn, WaitSeconds) filled in; fails when one is left over."""
+    filled in as a deployment with default parameters would, except for the function's ARN,
+    ``wait_seconds`` and any other ``substitutions`` by name. A placeholder the template does
+    not substitute is an error, as it would break the deployment."""
     if int(wait_seconds) != wait_seconds or wait_seconds not in WAIT_SECONDS_RANGE:
         raise HarnessError(f"WaitSeconds must be an integer from 0 to 99999999, got {wait_seconds!r}")
-    values = {"KendraWaiterFunctionArn": function_arn, "WaitSeconds": str(int(wait_seconds))}
-    names = set(state_machine_properties().get("DefinitionSubstitutions", {}))
-    if names != set(values):
-        raise HarnessError(f"template.yaml's DefinitionSubstitutions are {sorted(names)}, the harness fills {sorted(values)}")
+    values = definition_substitutions(function_arn)
+    unknown = sorted((set(substitutions) | {"WaitSeconds"}) - set(values))
+    if unknown:
+        raise HarnessError(f"template.yaml's DefinitionSubstitutions have no {unknown} (they are {sorted(values)})")
+    values["WaitSeconds"] = str(int(wait_seconds))
+    values.update({name: str(value) for name, value in substitutions.items()})
     text = ASL_PATH.read_text(encoding="utf-8")
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
-    if "${" in text:
-        raise HarnessError(f"{ASL_PATH.name}: a placeholder is left after substitution")
+    left = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
+    if left:
+        raise HarnessError(f"{ASL_PATH.name}: placeholders {left} are not in template.yaml's DefinitionSubstitutions")
     json.loads(text)  # valid JSON once substituted
     return text
 
@@ -86,7 +92,7 @@ class Execution:
     @property
     def retries(self) -> int:
         """Invocations the Retry made again (same state entry, new TaskScheduled)."""
-        scheduled = sum(1 for e in self.events if e["type"] == "TaskScheduled")
+        scheduled = sum(1 for e in self.events if _is_lambda(e, "TaskScheduled"))
         return scheduled - self.states.count("CheckStatus")
 
     @property
@@ -109,14 +115,21 @@ class Execution:
         return f"Execution({self.status}, {ended}, states ...{self.states[-5:]})"
 
 
+def _is_lambda(event: dict, kind: str) -> bool:
+    """True for a history event of this kind (TaskScheduled, TaskSucceeded, ...) of a Lambda
+    task, not of a task of another service the definition may use."""
+    key = kind[0].lower() + kind[1:] + "EventDetails"
+    return event["type"] == kind and event.get(key, {}).get("resourceType") == "lambda"
+
+
 def rounds_of(events: list[dict]) -> list[Round]:
     """The function's answers in an execution history (Lambda task results and failures)."""
     rounds: list[Round] = []
     for e in events:
-        if e["type"] == "TaskSucceeded":
+        if _is_lambda(e, "TaskSucceeded"):
             output = json.loads(e["taskSucceededEventDetails"]["output"])
             rounds.append(Round(len(rounds) + 1, payload=output.get("Payload")))
-        elif e["type"] == "TaskFailed":
+        elif _is_lambda(e, "TaskFailed"):
             details = e["taskFailedEventDetails"]
             rounds.append(Round(len(rounds) + 1, error=details.get("error"), cause=details.get("cause")))
     return rounds

@@ -82,3 +82,28 @@ def state_machine_properties() -> dict:
     if len(machines) != 1:
         raise HarnessError(f"template.yaml: expected one AWS::Serverless::StateMachine, found {len(machines)}")
     return machines[0]
+
+
+def parameter_default(name: str) -> Any:
+    """The Default of a template parameter: what a deployment that sets nothing gets."""
+    try:
+        return template()["Parameters"][name]["Default"]
+    except KeyError:
+        raise HarnessError(f"template.yaml: no parameter {name} with a Default") from None
+
+
+def definition_substitutions(function_arn: str) -> dict[str, str]:
+    """The state machine's DefinitionSubstitutions as a deployment with default parameters
+    fills them: a !Ref to a parameter gives its Default, a !GetAtt of an ARN gives
+    ``function_arn`` (the only resource the definition names), a literal stays as it is."""
+    values = {}
+    for name, spec in (state_machine_properties().get("DefinitionSubstitutions") or {}).items():
+        if isinstance(spec, dict) and "!Ref" in spec:
+            values[name] = str(parameter_default(spec["!Ref"]))
+        elif isinstance(spec, dict) and str(spec.get("!GetAtt", "")).endswith(".Arn"):
+            values[name] = function_arn
+        elif isinstance(spec, (str, int, float)):
+            values[name] = str(spec)
+        else:
+            raise HarnessError(f"template.yaml: DefinitionSubstitutions {name}: {spec!r} is not a !Ref, an ARN or a literal")
+    return values
