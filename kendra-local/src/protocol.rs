@@ -240,6 +240,17 @@ impl Violations {
         }
     }
 
+    /// Adds `other`'s violations, each followed by ` ({note})`: a nested field's path gives
+    /// its position, the note names what a reader knows it by (the document).
+    pub fn append_noting(&mut self, other: Violations, note: &str) {
+        self.items.extend(
+            other
+                .items
+                .into_iter()
+                .map(|item| format!("{item} ({note})")),
+        );
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()

@@ -12,6 +12,7 @@
 //! | `status-<STATUS>-` | once put and indexed, the literal `<STATUS>` (e.g. `status-WEIRD_NEW-x` → `WEIRD_NEW`) |
 //! | `reject-invalid-` | `BatchPutDocument`/`BatchDeleteDocument` list it in `FailedDocuments` with `InvalidRequest` |
 //! | `reject-internal-` | `BatchPutDocument`/`BatchDeleteDocument` list it in `FailedDocuments` with `InternalError` |
+//! | `reject-` (any, the two above included) | `BatchGetDocumentStatus` refuses the whole call with `ValidationException` naming the id |
 //!
 //! Anything else follows the normal lifecycle.
 
@@ -81,6 +82,21 @@ pub(crate) fn document_error(rule: Rule<'_>, id: &str) -> Option<(&'static str, 
     }
 }
 
+/// Ids that make `BatchGetDocumentStatus` refuse the whole call, as Kendra does for refusals a
+/// client cannot check beforehand; a test can then show a client finding the document at fault.
+pub const REFUSE_CALL_PREFIX: &str = "reject-";
+
+/// The `ValidationException` message of a `BatchGetDocumentStatus` call refused because of
+/// `id`, if its prefix asks for that.
+pub(crate) fn status_call_refusal(id: &str) -> Option<String> {
+    id.starts_with(REFUSE_CALL_PREFIX).then(|| {
+        format!(
+            "Document {id} is refused by kendra-local's {REFUSE_CALL_PREFIX} rule (a simulated \
+             ValidationException)."
+        )
+    })
+}
+
 /// The `FailedDocuments` entry of a batch write (its ErrorCode and message) that the id asks
 /// for, if any.
 pub(crate) fn write_rejection(id: &str) -> Option<(&'static str, String)> {
@@ -108,6 +124,20 @@ mod tests {
         assert_eq!(rule("reject-invalid-1"), Rule::RejectInvalid);
         assert_eq!(rule("reject-internal-1"), Rule::RejectInternal);
         assert_eq!(rule("xfail-1"), Rule::Normal);
+    }
+
+    #[test]
+    fn reject_ids_refuse_a_status_call() {
+        assert_eq!(
+            status_call_refusal("reject-3").as_deref(),
+            Some(
+                "Document reject-3 is refused by kendra-local's reject- rule (a simulated \
+                 ValidationException)."
+            )
+        );
+        assert!(status_call_refusal("reject-invalid-1").is_some());
+        assert_eq!(status_call_refusal("doc-reject-1"), None);
+        assert_eq!(status_call_refusal("fail-1"), None);
     }
 
     #[test]

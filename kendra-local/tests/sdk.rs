@@ -10,7 +10,8 @@ use aws_sdk_kendra::operation::RequestId;
 use aws_sdk_kendra::operation::batch_get_document_status::BatchGetDocumentStatusError;
 use aws_sdk_kendra::primitives::Blob;
 use aws_sdk_kendra::types::{
-    ContentType, Document, DocumentInfo, DocumentStatus, IndexEdition, IndexStatus, S3Path,
+    ContentType, Document, DocumentAttribute, DocumentAttributeValue, DocumentInfo, DocumentStatus,
+    IndexEdition, IndexStatus, S3Path,
 };
 use common::*;
 use kendra_local::{Config, FaultKind, Faults};
@@ -427,10 +428,11 @@ async fn batch_writes_report_failed_documents() {
         ]
     );
     assert!(failed[2].2.contains("Blob and S3Path"));
-    // The rest of the batch was accepted, the failed ones were not.
-    let s = get(&c, INDEX, &["ok-1", "reject-invalid-1", "both"]).await;
+    // The rest of the batch was accepted, the failed ones were not. (A status call naming a
+    // `reject-` id is refused whole, so that the `reject-invalid-1` put was not applied is
+    // asserted by the unit tests of ops/batch_put_document.rs.)
+    let s = get(&c, INDEX, &["ok-1", "both"]).await;
     assert_eq!(s.of("ok-1"), "INDEXED");
-    assert_eq!(s.of("reject-invalid-1"), "NOT_FOUND");
     assert_eq!(s.of("both"), "NOT_FOUND");
 
     let failed = delete(
@@ -720,6 +722,197 @@ async fn unknown_index_is_resource_not_found_and_not_retried() {
         log.iter()
             .all(|(_, e)| e.as_deref() == Some("ResourceNotFoundException"))
     );
+}
+
+// ---------------------------------------------------------------- attribute rules
+
+fn attr(key: &str, value: DocumentAttributeValue) -> DocumentAttribute {
+    DocumentAttribute::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .unwrap()
+}
+
+fn text(s: &str) -> DocumentAttributeValue {
+    DocumentAttributeValue::builder().string_value(s).build()
+}
+
+fn info_with(id: &str, attributes: Vec<DocumentAttribute>) -> DocumentInfo {
+    DocumentInfo::builder()
+        .document_id(id)
+        .set_attributes(Some(attributes))
+        .build()
+        .unwrap()
+}
+
+/// Sends one status call; a refusal must be a typed ValidationException, answered once (not
+/// retried) and naming the rule and the document.
+async fn refused_message(
+    kendra: &kendra_local::KendraLocal,
+    c: &Client,
+    infos: Vec<DocumentInfo>,
+) -> String {
+    kendra.clear_requests();
+    let e = c
+        .batch_get_document_status()
+        .index_id(INDEX)
+        .set_document_info_list(Some(infos))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_validation_exception(),
+        "{e:?}"
+    );
+    assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
+    assert_eq!(
+        operations(kendra),
+        [(
+            "BatchGetDocumentStatus".into(),
+            Some("ValidationException".into())
+        )]
+    );
+    e.message().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn status_attributes_follow_kendras_rules() {
+    let kendra = start_with_index(Config {
+        indexing_checks: Some(0),
+        ..Config::default()
+    })
+    .await;
+    let c = client(&kendra);
+    kendra.put_documents(INDEX, &["a"]);
+    let long_version = DocumentAttributeValue::builder().long_value(3).build();
+    // Accepted: version of either type, and the datasourceId / jobExecutionId pair.
+    let out = c
+        .batch_get_document_status()
+        .index_id(INDEX)
+        .document_info_list(info_with("a", vec![attr("version", long_version)]))
+        .document_info_list(info_with("b", vec![attr("version", text("3"))]))
+        .document_info_list(info_with(
+            "c",
+            vec![
+                attr("datasourceId", text("ds")),
+                attr("jobExecutionId", text("job")),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.document_status_list().len(), 3);
+    assert_eq!(
+        out.document_status_list()[0].document_status(),
+        Some(&DocumentStatus::Indexed)
+    );
+
+    // Another key, in one document of three: the whole call is refused.
+    let msg = refused_message(
+        &kendra,
+        &c,
+        vec![
+            info("a"),
+            info_with("doc-2", vec![attr("colour", text("red"))]),
+            info("c"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        msg,
+        "Document doc-2 has the attribute key colour: the only valid attribute keys of \
+         DocumentInfo are version, datasourceId and jobExecutionId."
+    );
+
+    // datasourceId and jobExecutionId together or not at all.
+    let msg = refused_message(
+        &kendra,
+        &c,
+        vec![info_with("doc-3", vec![attr("datasourceId", text("ds"))])],
+    )
+    .await;
+    assert_eq!(
+        msg,
+        "Document doc-3 has datasourceId without jobExecutionId: dataSourceId and \
+         jobExecutionId must be used together."
+    );
+    let msg = refused_message(
+        &kendra,
+        &c,
+        vec![info_with("doc-4", vec![attr("jobExecutionId", text("j"))])],
+    )
+    .await;
+    assert!(
+        msg.contains("dataSourceId and jobExecutionId must be used together"),
+        "{msg}"
+    );
+    assert!(msg.starts_with("Document doc-4 "), "{msg}");
+
+    // The key's own shape, Kendra-style, with the document named.
+    let msg = refused_message(
+        &kendra,
+        &c,
+        vec![
+            info("a"),
+            info_with("doc-5", vec![attr("bad key", text("x"))]),
+        ],
+    )
+    .await;
+    assert_eq!(
+        msg,
+        "1 validation error detected: Value 'bad key' at \
+         'documentInfoList.2.member.attributes.1.member.key' failed to satisfy constraint: \
+         Member must satisfy regular expression pattern: [a-zA-Z0-9_][a-zA-Z0-9_-]* \
+         (document doc-5)"
+    );
+    let msg = refused_message(
+        &kendra,
+        &c,
+        vec![info_with("doc-6", vec![attr(&"k".repeat(201), text("x"))])],
+    )
+    .await;
+    assert!(
+        msg.contains("'documentInfoList.1.member.attributes.1.member.key'")
+            && msg.contains("have length less than or equal to 200 (document doc-6)"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn reject_ids_refuse_the_whole_status_call() {
+    let kendra = start_with_index(Config {
+        indexing_checks: Some(0),
+        ..Config::default()
+    })
+    .await;
+    let c = client(&kendra);
+    kendra.put_documents(INDEX, &["a", "b"]);
+    let msg = refused_message(&kendra, &c, vec![info("a"), info("reject-7"), info("b")]).await;
+    assert_eq!(
+        msg,
+        "Document reject-7 is refused by kendra-local's reject- rule (a simulated \
+         ValidationException)."
+    );
+    // The write rules' ids are `reject-` ids too.
+    let msg = refused_message(&kendra, &c, vec![info("reject-invalid-1")]).await;
+    assert!(msg.contains("reject-invalid-1"), "{msg}");
+    // Without the refused document the same call answers: a client can isolate it.
+    let s = get(&c, INDEX, &["a", "b"]).await;
+    assert_eq!((s.of("a"), s.of("b")), ("INDEXED", "INDEXED"));
+    // Checked like Kendra's validation: before the index is looked up.
+    kendra.clear_requests();
+    let e = c
+        .batch_get_document_status()
+        .index_id("ffffffff-ffff-ffff-ffff-ffffffffffff")
+        .document_info_list(info("reject-1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.as_service_error().unwrap().is_validation_exception());
+    // The rule is for status calls only: a write of a plain `reject-` id is accepted.
+    assert!(put(&c, INDEX, vec![doc("reject-1")]).await.is_empty());
+    assert!(delete(&c, INDEX, &["reject-1"]).await.is_empty());
 }
 
 // ---------------------------------------------------------------- faults

@@ -13,7 +13,7 @@ const BGDS: &str = "AWSKendraFrontendService.BatchGetDocumentStatus";
 async fn success_headers_and_body() {
     let kendra = start_with_index(Config::default()).await;
     let body = format!(
-        r#"{{"IndexId":"{INDEX}","DocumentInfoList":[{{"DocumentId":"a","Attributes":[{{"Key":"k","Value":{{"LongValue":3}}}}]}}]}}"#
+        r#"{{"IndexId":"{INDEX}","DocumentInfoList":[{{"DocumentId":"a","Attributes":[{{"Key":"version","Value":{{"LongValue":3}}}}]}}]}}"#
     );
     // Unsigned: any (or no) credentials are accepted.
     let r = kendra_raw(&kendra, BGDS, &body).await;
@@ -63,6 +63,7 @@ async fn unreadable_json_is_a_serialization_exception() {
         r#"{"IndexId": "x", "DocumentInfoList": "a"}"#,
         r#"{"IndexId": "x", "DocumentInfoList": [{"DocumentId": 1}]}"#,
         r#"{"IndexId": "x", "DocumentInfoList": [{"DocumentId": "a", "Attributes": {}}]}"#,
+        r#"{"IndexId": "x", "DocumentInfoList": [{"DocumentId": "a", "Attributes": [{"Key": 5}]}]}"#,
     ] {
         let r = kendra_raw(&kendra, BGDS, body).await;
         assert_eq!(r.status, 400, "{body}");

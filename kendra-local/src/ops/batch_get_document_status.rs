@@ -1,26 +1,20 @@
-//! BatchGetDocumentStatus: checks the call's shape as Kendra does, then reports each
-//! document's status from the lifecycle (one observation each) or a per-document `Errors[]`
-//! entry. The hot path of every client, so the request borrows from the body.
+//! BatchGetDocumentStatus: checks the call's shape and Kendra's attribute rules (see
+//! [`super::document_info`]) and the `reject-` rule of [`crate::simulate`], any of which
+//! refuses the whole call; then reports each document's status from the lifecycle (one
+//! observation each) or a per-document `Errors[]` entry. The hot path of every client, so the
+//! request borrows from the body.
 
 #![allow(non_snake_case)]
 
+use super::document_info::DocumentInfo;
 use super::{Call, encode, lock_store};
 use crate::model::{Observed, Store};
-use crate::protocol::{ApiError, Violations};
-use serde::de::IgnoredAny;
+use crate::protocol::{ApiError, ErrorCode, Violations};
+use crate::simulate;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::sync::Mutex;
 use tokio::time::Instant;
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct DocumentInfo<'a> {
-    #[serde(borrow)]
-    pub DocumentId: Option<Cow<'a, str>>,
-    /// Parsed only so a non-list is a SerializationException; the values are not kept.
-    #[allow(dead_code)]
-    pub Attributes: Option<Vec<IgnoredAny>>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct BatchGetDocumentStatusRequest<'a> {
@@ -67,16 +61,23 @@ impl<'a> BatchGetDocumentStatusRequest<'a> {
             v.list_length("documentInfoList", self.infos().len(), 1, 10);
         }
         for (i, info) in self.infos().iter().enumerate() {
-            let field = || format!("documentInfoList.{}.member.documentId", i + 1);
-            match info.DocumentId.as_deref() {
-                None => v.required::<&str>(&field(), None),
-                // Byte length bounds the char count: skip the formatting when clearly fine
-                // (the hot path).
-                Some(id) if id.is_empty() || id.len() > 2048 => v.length(&field(), id, 1, 2048),
-                Some(_) => {}
-            }
+            info.validate_shape(&mut v, i + 1);
         }
         v.into_result()
+    }
+
+    /// The rules a well-formed call can still break, checked document by document in request
+    /// order: the first broken one refuses the call.
+    fn check_rules(&self) -> Result<(), ApiError> {
+        let refusal = self.infos().iter().find_map(|info| {
+            let id = info.DocumentId.as_deref().unwrap_or_default();
+            info.attribute_rule_violation()
+                .or_else(|| simulate::status_call_refusal(id))
+        });
+        match refusal {
+            Some(message) => Err(ApiError::new(ErrorCode::Validation, message)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -116,6 +117,7 @@ impl Call for BatchGetDocumentStatusRequest<'_> {
 
     fn apply(&self, store: &Mutex<Store>, now: Instant) -> Result<Vec<u8>, ApiError> {
         self.validate()?;
+        self.check_rules()?;
         let index = self.IndexId.as_deref().unwrap_or_default();
         let not_found = || ApiError::not_found("Index", index);
         let mut answer = BatchGetDocumentStatusResponse {

@@ -153,3 +153,56 @@ impl Call for BatchPutDocumentRequest {
         outcome.answer()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Lifecycle, Observed};
+    use crate::ops::decode;
+
+    const IX: &str = "0123456789abcdef0123456789abcdef0123";
+
+    fn status(store: &Mutex<Store>, id: &str) -> String {
+        match lock_store(store).observe(IX, id, Instant::now()) {
+            Some(Observed::Status { status, .. }) => status.to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refused_documents_are_not_put_and_the_rest_are() {
+        let lifecycle = Lifecycle {
+            indexing_checks: Some(0),
+            ..Lifecycle::default()
+        };
+        let store = Mutex::new(Store::new(lifecycle, 0));
+        lock_store(&store).ensure_index(IX);
+        let body = format!(
+            r#"{{"IndexId":"{IX}","Documents":[{{"Id":"ok"}},{{"Id":"reject-invalid-1"}},
+                {{"Id":"reject-internal-1"}},{{"Id":"both","Blob":"eA==","S3Path":{{"Bucket":"b","Key":"k"}}}},
+                {{"Id":"ok"}}]}}"#
+        );
+        let request: BatchPutDocumentRequest = decode(body.as_bytes()).unwrap();
+        let answer = request.apply(&store, Instant::now()).unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        let failed: Vec<(&str, &str)> = answer["FailedDocuments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["Id"].as_str().unwrap(), f["ErrorCode"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("reject-invalid-1", "InvalidRequest"),
+                ("reject-internal-1", "InternalError"),
+                ("both", "InvalidRequest"),
+                ("ok", "InvalidRequest"),
+            ]
+        );
+        assert_eq!(status(&store, "ok"), "INDEXED");
+        for refused in ["reject-invalid-1", "reject-internal-1", "both"] {
+            assert_eq!(status(&store, refused), "NOT_FOUND", "{refused}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod batch_put_document;
 mod create_index;
 mod delete_index;
 mod describe_index;
+mod document_info;
 mod failed_documents;
 mod list_indices;
 
