@@ -1,7 +1,7 @@
 """The sample events in events/ and events/expectations.json, which says what the function
 answers to each: loaded in one place, and checked for agreement in one place.
 
-``python -m harness.events`` (with e2e/ on PYTHONPATH) runs the agreement check on its own and
+``python -m harness events`` (with e2e/ on PYTHONPATH) runs the agreement check on its own and
 exits non-zero on a problem, for shell scripts that want it without pytest.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from typing import Any
 
 from .common import EVENTS_DIR
@@ -78,7 +77,3 @@ def main() -> int:
         print(p)
     print(f"{len(sample_event_names())} events, {len(expectations())} expectations")
     return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
