@@ -12,6 +12,7 @@ PYTHONPATH; scripts/*.sh and e2e/pytest.ini do):
 - fake_function:  ``FakeFunction``, a Python runtime standing in for the function
 - template:       settings read from template.yaml
 - events:         the sample events and the one check against events/expectations.json
+                  (also ``python -m harness events``, for shell scripts)
 
 Everything binds to 127.0.0.1 on ports the OS picks, waits on conditions with bounded
 polling, and is stopped by ``close()`` (all classes are context managers).
