@@ -89,7 +89,11 @@ pub struct Batch {
 pub struct Limits<'a> {
     pub default_index_id: Option<&'a str>,
     pub max_documents: usize,
+    /// `maxAttempts` when the batch gives none (`MAX_ATTEMPTS`).
     pub max_attempts: u64,
+    /// The largest `maxAttempts` a batch may ask for (`MAX_ATTEMPTS_LIMIT`): an execution that
+    /// loops for ever would run into Step Functions' history limit instead of ending.
+    pub max_attempts_limit: u64,
 }
 
 /// Checks Kendra's IndexId rule; the error is the rule, for the caller to put in context.
@@ -106,24 +110,30 @@ pub fn check_index_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn invalid(message: String) -> Error {
-    Error::Validation(message)
-}
-
 /// A JSON null counts as absent: Step Functions' JSONPath and intrinsic functions produce
 /// nulls, and an explicit null should take the default, not fail.
 fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
     object.get(name).filter(|v| !v.is_null())
 }
 
-fn whole_number(object: &Map<String, Value>, name: &str, min: u64) -> Result<Option<u64>, Error> {
+fn whole_number(
+    object: &Map<String, Value>,
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, Error> {
     match field(object, name) {
         None => Ok(None),
         Some(value) => match value.as_u64() {
-            Some(n) if n >= min => Ok(Some(n)),
-            _ => Err(invalid(format!(
-                "{name} must be an integer >= {min}, got {value}"
-            ))),
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            Some(n) if n > max => Err(Error::validation(
+                name,
+                format!("must be at most {max} (MAX_ATTEMPTS_LIMIT), got {n}"),
+            )),
+            _ => Err(Error::validation(
+                name,
+                format!("must be an integer >= {min}, got {value}"),
+            )),
         },
     }
 }
@@ -133,94 +143,26 @@ impl Batch {
     /// moved, not copied.
     pub fn parse(value: Value, limits: Limits<'_>) -> Result<Batch, Error> {
         let Value::Object(mut fields) = value else {
-            return Err(invalid(format!(
-                "the batch must be a JSON object with indexId and documents, got {}",
-                kind_of(&value)
-            )));
+            return Err(Error::validation(
+                "the batch",
+                format!(
+                    "must be a JSON object with indexId and documents, got {}",
+                    kind_of(&value)
+                ),
+            ));
         };
-
-        let index_id = match field(&fields, "indexId") {
-            Some(Value::String(id)) => {
-                check_index_id(id).map_err(|rule| invalid(format!("indexId {rule}")))?;
-                id.clone()
-            }
-            Some(other) => {
-                return Err(invalid(format!(
-                    "indexId must be a string, got {}",
-                    kind_of(other)
-                )));
-            }
-            None => match limits.default_index_id {
-                Some(id) => id.to_string(),
-                None => {
-                    return Err(invalid(
-                        "indexId is missing and KENDRA_INDEX_ID is not set: name the index in the batch or set KENDRA_INDEX_ID".to_string(),
-                    ));
-                }
-            },
-        };
-
-        let operation = match field(&fields, "operation") {
-            None => Operation::Put,
-            Some(Value::String(s)) if s == "PUT" => Operation::Put,
-            Some(Value::String(s)) if s == "DELETE" => Operation::Delete,
-            Some(other) => {
-                return Err(invalid(format!(
-                    "operation must be \"PUT\" or \"DELETE\", got {other}"
-                )));
-            }
-        };
-
-        let attempt = whole_number(&fields, "attempt", 0)?.unwrap_or(0);
-        let max_attempts = whole_number(&fields, "maxAttempts", 1)?.unwrap_or(limits.max_attempts);
-        let succeeded = whole_number(&fields, "succeeded", 0)?.unwrap_or(0);
-        let failed = match fields.get_mut("failed").map(Value::take) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(invalid(format!(
-                    "failed must be a list (the failures carried from earlier rounds), got {}",
-                    kind_of(&other)
-                )));
-            }
-        };
-
-        let documents = match fields.get_mut("documents").map(Value::take) {
-            None | Some(Value::Null) => {
-                return Err(invalid(
-                    "documents is required: a list of document ids or {\"documentId\", \"attributes\"} objects".to_string(),
-                ));
-            }
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(invalid(format!(
-                    "documents must be a list, got {}",
-                    kind_of(&other)
-                )));
-            }
-        };
-        if documents.is_empty() || documents.len() > limits.max_documents {
-            return Err(invalid(format!(
-                "documents must have 1 to {} entries (MAX_DOCUMENTS), got {}",
-                limits.max_documents,
-                documents.len()
-            )));
-        }
-
-        let mut seen = HashSet::with_capacity(documents.len());
-        let mut unique = Vec::with_capacity(documents.len());
-        for (position, original) in documents.into_iter().enumerate() {
-            let key = parse_document(&original, position)?;
-            if !seen.contains(&key) {
-                seen.insert(key.clone());
-                unique.push(Document { key, original });
-            }
-        }
-
+        let index_id = parse_index_id(&fields, limits.default_index_id)?;
+        let operation = parse_operation(&fields)?;
+        let attempt = whole_number(&fields, "attempt", 0, u64::MAX)?.unwrap_or(0);
+        let max_attempts = whole_number(&fields, "maxAttempts", 1, limits.max_attempts_limit)?
+            .unwrap_or(limits.max_attempts);
+        let succeeded = whole_number(&fields, "succeeded", 0, u64::MAX)?.unwrap_or(0);
+        let failed = take_failed(&mut fields)?;
+        let documents = parse_documents(take_documents(&mut fields)?, limits.max_documents)?;
         Ok(Batch {
             index_id,
             operation,
-            documents: unique,
+            documents,
             attempt,
             max_attempts,
             succeeded,
@@ -230,68 +172,161 @@ impl Batch {
     }
 }
 
-fn parse_document(value: &Value, position: usize) -> Result<DocumentKey, Error> {
-    match value {
-        Value::String(id) => Ok(DocumentKey::new(check_document_id(id, position)?)),
-        Value::Object(object) => {
-            let document_id = match object.get("documentId") {
-                Some(Value::String(id)) => check_document_id(id, position)?,
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "documents[{position}].documentId must be a string, got {}",
-                        kind_of(other)
-                    )));
-                }
-                None => {
-                    return Err(invalid(format!(
-                        "documents[{position}] must have a documentId"
-                    )));
-                }
-            };
-            let attributes = match object.get("attributes") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(attributes)) => {
-                    let mut parsed = Vec::with_capacity(attributes.len());
-                    for (name, value) in attributes {
-                        parsed.push((name.clone(), parse_attribute(name, value, position)?));
-                    }
-                    parsed.sort();
-                    parsed
-                }
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "documents[{position}].attributes must be an object, got {}",
-                        kind_of(other)
-                    )));
-                }
-            };
-            Ok(DocumentKey {
-                document_id,
-                attributes,
-            })
+fn parse_index_id(fields: &Map<String, Value>, default: Option<&str>) -> Result<String, Error> {
+    match field(fields, "indexId") {
+        Some(Value::String(id)) => {
+            check_index_id(id).map_err(|rule| Error::validation("indexId", rule))?;
+            Ok(id.clone())
         }
-        other => Err(invalid(format!(
-            "documents[{position}] must be a document id (string) or an object with documentId, got {}",
-            kind_of(other)
-        ))),
+        Some(other) => Err(Error::validation(
+            "indexId",
+            format!("must be a string, got {}", kind_of(other)),
+        )),
+        None => default.map(str::to_string).ok_or_else(|| {
+            Error::validation(
+                "indexId",
+                "is missing and KENDRA_INDEX_ID is not set: name the index in the batch or set KENDRA_INDEX_ID",
+            )
+        }),
+    }
+}
+
+fn parse_operation(fields: &Map<String, Value>) -> Result<Operation, Error> {
+    match field(fields, "operation") {
+        None => Ok(Operation::Put),
+        Some(Value::String(s)) if s == "PUT" => Ok(Operation::Put),
+        Some(Value::String(s)) if s == "DELETE" => Ok(Operation::Delete),
+        Some(other) => Err(Error::validation(
+            "operation",
+            format!("must be \"PUT\" or \"DELETE\", got {other}"),
+        )),
+    }
+}
+
+fn take_failed(fields: &mut Map<String, Value>) -> Result<Vec<Value>, Error> {
+    match fields.remove("failed") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(Error::validation(
+            "failed",
+            format!(
+                "must be a list (the failures carried from earlier rounds), got {}",
+                kind_of(&other)
+            ),
+        )),
+    }
+}
+
+fn take_documents(fields: &mut Map<String, Value>) -> Result<Vec<Value>, Error> {
+    match fields.remove("documents") {
+        None | Some(Value::Null) => Err(Error::validation(
+            "documents",
+            "is required: a list of document ids or {\"documentId\", \"attributes\"} objects",
+        )),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(Error::validation(
+            "documents",
+            format!("must be a list, got {}", kind_of(&other)),
+        )),
+    }
+}
+
+/// Validates every entry and drops duplicates, keeping the first form of each document.
+fn parse_documents(documents: Vec<Value>, max_documents: usize) -> Result<Vec<Document>, Error> {
+    if documents.is_empty() || documents.len() > max_documents {
+        return Err(Error::validation(
+            "documents",
+            format!(
+                "must have 1 to {max_documents} entries (MAX_DOCUMENTS), got {}",
+                documents.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(documents.len());
+    let mut unique = Vec::with_capacity(documents.len());
+    for (position, original) in documents.into_iter().enumerate() {
+        let key = parse_document(&original, position)?;
+        if !seen.contains(&key) {
+            seen.insert(key.clone());
+            unique.push(Document { key, original });
+        }
+    }
+    Ok(unique)
+}
+
+fn parse_document(value: &Value, position: usize) -> Result<DocumentKey, Error> {
+    let object = match value {
+        Value::String(id) => return Ok(DocumentKey::new(check_document_id(id, position)?)),
+        Value::Object(object) => object,
+        other => {
+            return Err(Error::validation(
+                format!("documents[{position}]"),
+                format!(
+                    "must be a document id (string) or an object with documentId, got {}",
+                    kind_of(other)
+                ),
+            ));
+        }
+    };
+    let document_id = match object.get("documentId") {
+        Some(Value::String(id)) => check_document_id(id, position)?,
+        Some(other) => {
+            return Err(Error::validation(
+                format!("documents[{position}].documentId"),
+                format!("must be a string, got {}", kind_of(other)),
+            ));
+        }
+        None => {
+            return Err(Error::validation(
+                format!("documents[{position}]"),
+                "must have a documentId",
+            ));
+        }
+    };
+    Ok(DocumentKey {
+        document_id,
+        attributes: parse_attributes(object.get("attributes"), position)?,
+    })
+}
+
+fn parse_attributes(
+    value: Option<&Value>,
+    position: usize,
+) -> Result<Vec<(String, AttributeValue)>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(attributes)) => {
+            let mut parsed = attributes
+                .iter()
+                .map(|(name, value)| Ok((name.clone(), parse_attribute(name, value, position)?)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            parsed.sort();
+            Ok(parsed)
+        }
+        Some(other) => Err(Error::validation(
+            format!("documents[{position}].attributes"),
+            format!("must be an object, got {}", kind_of(other)),
+        )),
     }
 }
 
 fn check_document_id(id: &str, position: usize) -> Result<String, Error> {
     let len = id.chars().count();
     if len == 0 || len > MAX_DOCUMENT_ID_CHARS {
-        return Err(invalid(format!(
-            "documents[{position}].documentId must be 1 to {MAX_DOCUMENT_ID_CHARS} characters, got {len}"
-        )));
+        return Err(Error::validation(
+            format!("documents[{position}].documentId"),
+            format!("must be 1 to {MAX_DOCUMENT_ID_CHARS} characters, got {len}"),
+        ));
     }
     Ok(id.to_string())
 }
 
 fn parse_attribute(name: &str, value: &Value, position: usize) -> Result<AttributeValue, Error> {
     let bad = || {
-        invalid(format!(
-            "documents[{position}].attributes.{name} must be a string, an integer or a list of strings, got {value}"
-        ))
+        Error::validation(
+            format!("documents[{position}].attributes.{name}"),
+            format!("must be a string, an integer or a list of strings, got {value}"),
+        )
     };
     match value {
         Value::String(s) => Ok(AttributeValue::String(s.clone())),
@@ -302,6 +337,31 @@ fn parse_attribute(name: &str, value: &Value, position: usize) -> Result<Attribu
             .collect::<Result<Vec<_>, _>>()
             .map(AttributeValue::StringList),
         _ => Err(bad()),
+    }
+}
+
+/// The attribute keys `BatchGetDocumentStatus` accepts in `DocumentInfo.Attributes`.
+pub const ATTRIBUTE_KEYS: [&str; 3] = ["version", "datasourceId", "jobExecutionId"];
+
+impl DocumentKey {
+    /// The rule of Kendra's that this document's attributes break, if any. Kendra refuses a
+    /// whole call for one such document, so the checker fails it on its own (as
+    /// `INVALID_REQUEST`, code `InvalidAttributes`) and never sends it.
+    pub fn attribute_violation(&self) -> Option<String> {
+        if let Some((name, _)) = self
+            .attributes
+            .iter()
+            .find(|(name, _)| !ATTRIBUTE_KEYS.contains(&name.as_str()))
+        {
+            return Some(format!(
+                "attribute {name:?} is not accepted by BatchGetDocumentStatus: the only valid attributes are version, datasourceId and jobExecutionId"
+            ));
+        }
+        let has = |key: &str| self.attributes.iter().any(|(name, _)| name == key);
+        if has("datasourceId") != has("jobExecutionId") {
+            return Some("datasourceId and jobExecutionId must be used together".to_string());
+        }
+        None
     }
 }
 
@@ -329,6 +389,7 @@ mod tests {
             default_index_id: None,
             max_documents: 6,
             max_attempts: 60,
+            max_attempts_limit: 100,
         }
     }
 
@@ -336,12 +397,13 @@ mod tests {
         Batch::parse(value, limits())
     }
 
-    fn rejects(value: Value, needle: &str) {
+    /// Asserts a `ValidationError` that names `field`.
+    fn rejects(value: Value, expected_field: &str) {
         match parse(value) {
-            Err(Error::Validation(message)) => {
-                assert!(message.contains(needle), "{message:?} lacks {needle:?}")
+            Err(Error::Validation { field, rule }) => {
+                assert_eq!(field, expected_field, "rule: {rule}")
             }
-            other => panic!("expected a ValidationError naming {needle}, got {other:?}"),
+            other => panic!("expected a ValidationError of {expected_field}, got {other:?}"),
         }
     }
 
@@ -398,7 +460,9 @@ mod tests {
         };
         let batch = Batch::parse(json!({"documents": ["a"]}), limits).unwrap();
         assert_eq!(batch.index_id, INDEX);
-        rejects(json!({"documents": ["a"]}), "KENDRA_INDEX_ID");
+        rejects(json!({"documents": ["a"]}), "indexId");
+        let message = parse(json!({"documents": ["a"]})).unwrap_err().to_string();
+        assert!(message.contains("KENDRA_INDEX_ID"), "{message}");
     }
 
     #[test]
@@ -423,7 +487,7 @@ mod tests {
     fn documents_are_counted_before_deduplication() {
         rejects(
             json!({"indexId": INDEX, "documents": ["a", "a", "a", "a", "a", "a", "a"]}),
-            "1 to 6 entries",
+            "documents",
         );
         assert!(
             parse(json!({"indexId": INDEX, "documents": ["a", "a", "a", "a", "a", "a"]})).is_ok()
@@ -434,16 +498,10 @@ mod tests {
     fn every_rule_is_named_in_its_error() {
         let long = "x".repeat(MAX_DOCUMENT_ID_CHARS + 1);
         let cases = [
-            (json!([1]), "JSON object"),
+            (json!([1]), "the batch"),
             (json!({"documents": ["a"]}), "indexId"),
-            (
-                json!({"indexId": 7, "documents": ["a"]}),
-                "indexId must be a string",
-            ),
-            (
-                json!({"indexId": "short", "documents": ["a"]}),
-                "indexId must be a Kendra index id",
-            ),
+            (json!({"indexId": 7, "documents": ["a"]}), "indexId"),
+            (json!({"indexId": "short", "documents": ["a"]}), "indexId"),
             (
                 json!({"indexId": format!("-{}", &INDEX[1..]), "documents": ["a"]}),
                 "indexId",
@@ -460,18 +518,12 @@ mod tests {
                 json!({"indexId": INDEX, "operation": "put", "documents": ["a"]}),
                 "operation",
             ),
-            (json!({"indexId": INDEX}), "documents is required"),
-            (
-                json!({"indexId": INDEX, "documents": "a"}),
-                "documents must be a list",
-            ),
-            (
-                json!({"indexId": INDEX, "documents": []}),
-                "documents must have 1 to 6",
-            ),
+            (json!({"indexId": INDEX}), "documents"),
+            (json!({"indexId": INDEX, "documents": "a"}), "documents"),
+            (json!({"indexId": INDEX, "documents": []}), "documents"),
             (
                 json!({"indexId": INDEX, "documents": [""]}),
-                "documents[0].documentId must be 1 to 2048",
+                "documents[0].documentId",
             ),
             (
                 json!({"indexId": INDEX, "documents": [long]}),
@@ -483,15 +535,15 @@ mod tests {
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"id": "a"}]}),
-                "documents[0] must have a documentId",
+                "documents[0]",
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": 3}]}),
-                "documents[0].documentId must be a string",
+                "documents[0].documentId",
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": []}]}),
-                "documents[0].attributes must be an object",
+                "documents[0].attributes",
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": 1.5}}]}),
@@ -499,19 +551,19 @@ mod tests {
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": true}}]}),
-                "attributes.v",
+                "documents[0].attributes.v",
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": ["x", 1]}}]}),
-                "attributes.v",
+                "documents[0].attributes.v",
             ),
             (
                 json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": u64::MAX}}]}),
-                "attributes.v",
+                "documents[0].attributes.v",
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "attempt": -1}),
-                "attempt must be an integer >= 0",
+                "attempt",
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "attempt": 1.5}),
@@ -523,7 +575,11 @@ mod tests {
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 0}),
-                "maxAttempts must be an integer >= 1",
+                "maxAttempts",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 101}),
+                "maxAttempts",
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "succeeded": -2}),
@@ -531,12 +587,64 @@ mod tests {
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "failed": {}}),
-                "failed must be a list",
+                "failed",
             ),
         ];
-        for (value, needle) in cases {
-            rejects(value, needle);
+        for (value, field) in cases {
+            rejects(value, field);
         }
+    }
+
+    #[test]
+    fn messages_read_as_before() {
+        let error = parse(json!({"indexId": INDEX, "documents": []})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "documents must have 1 to 6 entries (MAX_DOCUMENTS), got 0"
+        );
+        let error =
+            parse(json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 101})).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "maxAttempts must be at most 100 (MAX_ATTEMPTS_LIMIT), got 101"
+        );
+        assert!(parse(json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 100})).is_ok());
+    }
+
+    #[test]
+    fn attribute_rules_are_kendras() {
+        let key = |attributes: Value| {
+            let batch = parse(json!({"indexId": INDEX, "documents": [
+                {"documentId": "a", "attributes": attributes}
+            ]}))
+            .unwrap();
+            batch.documents[0].key.attribute_violation()
+        };
+        assert_eq!(key(json!({"version": 3})), None);
+        assert_eq!(key(json!({"version": "3"})), None);
+        assert_eq!(
+            key(json!({"datasourceId": "d", "jobExecutionId": "j", "version": "1"})),
+            None
+        );
+        assert!(
+            key(json!({"colour": "red"}))
+                .unwrap()
+                .contains("\"colour\"")
+        );
+        assert!(
+            key(json!({"_version": "1"}))
+                .unwrap()
+                .contains("\"_version\"")
+        );
+        assert_eq!(
+            key(json!({"datasourceId": "d"})).unwrap(),
+            "datasourceId and jobExecutionId must be used together"
+        );
+        assert_eq!(
+            key(json!({"jobExecutionId": "j", "version": "2"})).unwrap(),
+            "datasourceId and jobExecutionId must be used together"
+        );
+        assert_eq!(DocumentKey::new("plain").attribute_violation(), None);
     }
 
     #[test]

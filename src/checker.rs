@@ -1,24 +1,30 @@
 //! The checker: turns the documents of one or more batches into `BatchGetDocumentStatus`
-//! calls of at most ten, runs them under the invocation's budget (concurrency, rate,
-//! deadline), and reports one observation per document. One checker serves both adapters;
-//! the SQS adapter hands it every message's documents at once, which is how 100 one-document
-//! messages cost 10 calls.
+//! calls of at most ten, runs them under the invocation's budget (concurrency, pacing,
+//! deadline), and reports one observation per document. One checker serves every adapter:
+//! [`coalesce`] merges the documents of many batches (100 one-document SQS messages cost 10
+//! calls), [`check`] runs the calls.
+//!
+//! A call is not always answered for all its documents at once: a throttled call goes back
+//! into the round and is tried again, paced, until the cutoff; a call that Kendra refuses
+//! with `ValidationException` is split in halves until each refused document stands alone.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
 
+use async_trait::async_trait;
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use crate::batch::DocumentKey;
+use crate::batch::{Batch, DocumentKey, Operation};
 use crate::classify::Observation;
+use crate::pacing::{Pace, Pacer};
 
 /// Kendra's limit of `DocumentInfo` entries in one `BatchGetDocumentStatus` call.
 pub const MAX_DOCUMENTS_PER_CALL: usize = 10;
+
+/// Without a cutoff (an invocation with no known deadline) a throttled call is put back at
+/// most this many times, so a Kendra that throttles for ever cannot hold the round for ever.
+pub const MAX_REQUEUES_WITHOUT_CUTOFF: u32 = 5;
 
 /// Kendra's answer to one call, in plain types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,30 +51,39 @@ pub struct DocumentErrorEntry {
 /// Why a whole call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// Throttling, 5xx, timeouts, connection errors: worth trying again later. The SDK has
-    /// already retried.
+    /// `ThrottlingException` (or HTTP 429): the account's quota is used up for now. The
+    /// checker, not the SDK, tries again: paced, and only while the round has time.
+    #[error("ThrottlingException: {message}")]
+    Throttled { message: String },
+    /// 5xx, a timed-out attempt, a connection error, 408: may pass. The SDK has already
+    /// retried; the documents stay pending for the next round.
     #[error("{message}")]
-    Transient { throttled: bool, message: String },
-    /// Kendra refused the call itself; trying again will not help.
+    Transient { message: String },
+    /// `ValidationException`: Kendra refuses something in the call, most likely one of its
+    /// documents. The checker splits the call until the culprit stands alone.
+    #[error("ValidationException: {message}")]
+    Invalid { message: String },
+    /// Kendra refused the index itself (`ResourceNotFoundException`,
+    /// `AccessDeniedException`, `ConflictException`, ...); trying again will not help.
     #[error("{code}: {message}")]
     Rejected { code: String, message: String },
 }
 
 /// One `BatchGetDocumentStatus` call. The AWS SDK implements it in `kendra.rs`; tests can
-/// use an in-memory fake.
-pub trait StatusSource: Sync {
-    fn batch_get_document_status(
+/// use an in-memory fake (`testing::FakeKendra`).
+#[async_trait]
+pub trait StatusSource: Send + Sync {
+    async fn batch_get_document_status(
         &self,
         index_id: &str,
         documents: &[&DocumentKey],
-    ) -> impl Future<Output = Result<StatusAnswer, CallError>> + Send;
+    ) -> Result<StatusAnswer, CallError>;
 }
 
-/// How hard one invocation may drive Kendra.
+/// How hard one invocation may drive Kendra, and until when.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
     pub max_concurrency: usize,
-    pub max_rps: Option<f64>,
     /// No call starts at or after this instant, and calls still running then are cancelled:
     /// the time after it is kept for answering.
     pub cutoff: Option<Instant>,
@@ -83,24 +98,96 @@ pub struct Group<'a> {
     pub documents: Vec<&'a DocumentKey>,
 }
 
+/// Where one batch's documents sit among the coalesced groups: `positions[i]` is the index,
+/// in `groups[group].documents`, of the batch's `documents[i]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub group: usize,
+    pub positions: Vec<usize>,
+}
+
+/// The documents of several batches, merged into one group per index and operation, each
+/// document once.
+#[derive(Debug)]
+pub struct Coalesced<'a> {
+    pub groups: Vec<Group<'a>>,
+    /// One entry per batch given to [`coalesce`]; `None` for a batch that was `None`.
+    pub placements: Vec<Option<Placement>>,
+}
+
+/// Merges the documents of `batches` (a `None` stands for a message that is not a batch and
+/// keeps its place). Two batches that name the same document of the same index and operation
+/// share its observation: it is checked once.
+pub fn coalesce<'a>(batches: impl IntoIterator<Item = Option<&'a Batch>>) -> Coalesced<'a> {
+    let mut group_of: HashMap<(&str, Operation), usize> = HashMap::new();
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    let mut lookups: Vec<HashMap<&DocumentKey, usize>> = Vec::new();
+    let mut placements = Vec::new();
+    for batch in batches {
+        let Some(batch) = batch else {
+            placements.push(None);
+            continue;
+        };
+        let g = *group_of
+            .entry((batch.index_id.as_str(), batch.operation))
+            .or_insert_with(|| {
+                groups.push(Group {
+                    index_id: &batch.index_id,
+                    documents: Vec::new(),
+                });
+                lookups.push(HashMap::new());
+                groups.len() - 1
+            });
+        let positions = batch
+            .documents
+            .iter()
+            .map(|document| {
+                *lookups[g].entry(&document.key).or_insert_with(|| {
+                    groups[g].documents.push(&document.key);
+                    groups[g].documents.len() - 1
+                })
+            })
+            .collect();
+        placements.push(Some(Placement {
+            group: g,
+            positions,
+        }));
+    }
+    Coalesced { groups, placements }
+}
+
 /// What the checker learned about one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GroupReport {
     /// `observations[i]` is about `documents[i]` of the group.
     pub observations: Vec<Observation>,
+    /// Calls Kendra answered (with statuses, or refusing some of their documents).
     pub calls_answered: u64,
+    /// Attempts that failed: throttled, transient or refused.
     pub calls_failed: u64,
-    /// Kendra refused a call of this group: (code, message).
+    /// Kendra refused the index: (code, message).
     pub rejection: Option<(String, String)>,
     pub last_error: Option<String>,
+}
+
+impl GroupReport {
+    /// Observations of one batch's documents, in the batch's order.
+    pub fn observations_of<'r>(&'r self, placement: &Placement) -> Vec<&'r Observation> {
+        placement
+            .positions
+            .iter()
+            .map(|&p| &self.observations[p])
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     pub groups: Vec<GroupReport>,
-    /// Status calls made (the SDK's own retries are not counted again).
+    /// Status calls made, each throttled retry and each half of a split included (the SDK's
+    /// own retries are not counted again).
     pub calls: u64,
-    /// Calls that still ended in throttling.
+    /// Calls that ended in throttling.
     pub throttled: u64,
 }
 
@@ -131,145 +218,216 @@ pub fn plan_calls(documents: &[&DocumentKey]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Paces call starts to at most `rps` per second: each call takes the next free slot.
-struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Option<Instant>>,
+/// One call to make: some documents of one group.
+#[derive(Clone, Debug)]
+struct Call {
+    group: usize,
+    members: Vec<usize>,
+    /// Times this call was put back after throttling.
+    requeues: u32,
 }
 
-impl RateLimiter {
-    fn new(rps: f64) -> RateLimiter {
-        RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / rps),
-            next: Mutex::new(None),
-        }
-    }
-
-    fn reserve(&self) -> Instant {
-        let now = Instant::now();
-        let mut next = match self.next.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let slot = next.map_or(now, |n| n.max(now));
-        *next = Some(slot + self.interval);
-        slot
-    }
-}
-
-enum CallOutcome {
-    /// Not started: the deadline, or a refusal of the group, came first.
-    NotStarted,
+enum Outcome {
     /// Started, then cancelled at the cutoff.
     Cancelled,
     Done(Result<StatusAnswer, CallError>),
 }
 
 /// Runs every call of every group under one budget and reports per document.
-pub async fn check<S: StatusSource>(
-    source: &S,
+pub async fn check(
+    source: &dyn StatusSource,
+    pacer: &Pacer,
     budget: &Budget,
     groups: &[Group<'_>],
 ) -> CheckReport {
-    let limiter = budget.max_rps.map(RateLimiter::new);
-    let refused: Vec<AtomicBool> = groups.iter().map(|_| AtomicBool::new(false)).collect();
-    let calls = groups.iter().enumerate().flat_map(|(g, group)| {
-        plan_calls(&group.documents)
-            .into_iter()
-            .map(move |chunk| (g, chunk))
-    });
-
-    let outcomes: Vec<(usize, Vec<usize>, CallOutcome)> = stream::iter(calls)
-        .map(|(g, chunk)| {
-            let limiter = limiter.as_ref();
-            let refused = &refused;
-            async move {
-                let outcome = run_call(source, budget, limiter, refused, groups, g, &chunk).await;
-                (g, chunk, outcome)
+    let mut round = Round::new(groups, budget.cutoff.is_some());
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < budget.max_concurrency.max(1) {
+            let Some(call) = round.next_call() else { break };
+            let slot = pacer.reserve(Instant::now());
+            if budget.cutoff.is_some_and(|cutoff| slot >= cutoff) {
+                round.queue.push_front(call);
+                round.closed = true;
+                break;
             }
-        })
-        .buffer_unordered(budget.max_concurrency.max(1))
-        .collect()
-        .await;
-
-    let mut report = CheckReport {
-        groups: groups
-            .iter()
-            .map(|group| GroupReport {
-                observations: vec![Observation::Unchecked; group.documents.len()],
-                ..GroupReport::default()
-            })
-            .collect(),
-        calls: 0,
-        throttled: 0,
-    };
-    for (g, chunk, outcome) in outcomes {
-        let group = &mut report.groups[g];
-        match outcome {
-            CallOutcome::NotStarted => {}
-            CallOutcome::Cancelled => report.calls += 1,
-            CallOutcome::Done(Ok(answer)) => {
-                report.calls += 1;
-                group.calls_answered += 1;
-                for &i in &chunk {
-                    group.observations[i] = observe(&answer, &groups[g].documents[i].document_id);
-                }
-            }
-            CallOutcome::Done(Err(error)) => {
-                report.calls += 1;
-                group.calls_failed += 1;
-                group.last_error = Some(error.to_string());
-                for &i in &chunk {
-                    group.observations[i] = Observation::CallFailed;
-                }
-                match error {
-                    CallError::Transient { throttled, .. } => {
-                        report.throttled += u64::from(throttled);
-                    }
-                    CallError::Rejected { code, message } => {
-                        group.rejection.get_or_insert((code, message));
-                    }
-                }
-            }
+            in_flight.push(run_call(source, budget, groups, call, slot));
         }
+        let Some((call, slot, outcome)) = in_flight.next().await else {
+            break;
+        };
+        round.record(call, outcome, slot, pacer);
     }
-    report
+    round.report
 }
 
-async fn run_call<S: StatusSource>(
-    source: &S,
+async fn run_call(
+    source: &dyn StatusSource,
     budget: &Budget,
-    limiter: Option<&RateLimiter>,
-    refused: &[AtomicBool],
     groups: &[Group<'_>],
-    g: usize,
-    chunk: &[usize],
-) -> CallOutcome {
-    let past_cutoff = |at: Instant| budget.cutoff.is_some_and(|cutoff| at >= cutoff);
-    if past_cutoff(Instant::now()) || refused[g].load(Ordering::Relaxed) {
-        return CallOutcome::NotStarted;
-    }
-    if let Some(limiter) = limiter {
-        let slot = limiter.reserve();
-        if past_cutoff(slot) {
-            return CallOutcome::NotStarted;
-        }
-        tokio::time::sleep_until(slot).await;
-    }
-    let group = &groups[g];
-    let documents: Vec<&DocumentKey> = chunk.iter().map(|&i| group.documents[i]).collect();
-    let call = source.batch_get_document_status(group.index_id, &documents);
-    let result = match budget.cutoff {
-        Some(cutoff) => match tokio::time::timeout_at(cutoff, call).await {
-            Ok(result) => result,
-            Err(_) => return CallOutcome::Cancelled,
+    call: Call,
+    slot: Instant,
+) -> (Call, Instant, Outcome) {
+    tokio::time::sleep_until(slot).await;
+    let group = &groups[call.group];
+    let documents: Vec<&DocumentKey> = call.members.iter().map(|&i| group.documents[i]).collect();
+    let request = source.batch_get_document_status(group.index_id, &documents);
+    let outcome = match budget.cutoff {
+        Some(cutoff) => match tokio::time::timeout_at(cutoff, request).await {
+            Ok(result) => Outcome::Done(result),
+            Err(_) => Outcome::Cancelled,
         },
-        None => call.await,
+        None => Outcome::Done(request.await),
     };
-    if let Err(CallError::Rejected { .. }) = &result {
-        refused[g].store(true, Ordering::Relaxed);
+    (call, slot, outcome)
+}
+
+/// The state of one round: the calls still to make and what was learned so far.
+struct Round<'g, 'a> {
+    groups: &'g [Group<'a>],
+    queue: VecDeque<Call>,
+    refused: Vec<bool>,
+    has_cutoff: bool,
+    /// The pacer put the next slot past the cutoff: start nothing more.
+    closed: bool,
+    report: CheckReport,
+}
+
+impl<'g, 'a> Round<'g, 'a> {
+    /// Plans the calls; documents whose attributes break Kendra's rules are refused here,
+    /// on their own, and never sent.
+    fn new(groups: &'g [Group<'a>], has_cutoff: bool) -> Round<'g, 'a> {
+        let mut report = CheckReport::default();
+        let mut queue = VecDeque::new();
+        for (g, group) in groups.iter().enumerate() {
+            let mut observations = vec![Observation::Unchecked; group.documents.len()];
+            let mut sendable = Vec::with_capacity(group.documents.len());
+            for (i, key) in group.documents.iter().enumerate() {
+                match key.attribute_violation() {
+                    Some(reason) => {
+                        observations[i] = Observation::Refused {
+                            code: "InvalidAttributes".to_string(),
+                            reason,
+                        }
+                    }
+                    None => sendable.push(i),
+                }
+            }
+            let keys: Vec<&DocumentKey> = sendable.iter().map(|&i| group.documents[i]).collect();
+            queue.extend(plan_calls(&keys).into_iter().map(|chunk| Call {
+                group: g,
+                members: chunk.into_iter().map(|k| sendable[k]).collect(),
+                requeues: 0,
+            }));
+            report.groups.push(GroupReport {
+                observations,
+                ..GroupReport::default()
+            });
+        }
+        Round {
+            groups,
+            queue,
+            refused: vec![false; groups.len()],
+            has_cutoff,
+            closed: false,
+            report,
+        }
     }
-    CallOutcome::Done(result)
+
+    /// The next call worth starting: none once the round is closed, and none for an index
+    /// Kendra has refused.
+    fn next_call(&mut self) -> Option<Call> {
+        if self.closed {
+            return None;
+        }
+        while let Some(call) = self.queue.pop_front() {
+            if !self.refused[call.group] {
+                return Some(call);
+            }
+        }
+        None
+    }
+
+    fn record(&mut self, call: Call, outcome: Outcome, slot: Instant, pacer: &Pacer) {
+        self.report.calls += 1;
+        let Outcome::Done(result) = outcome else {
+            return;
+        };
+        let pace = match result {
+            Ok(answer) => {
+                self.answered(&call, &answer);
+                Pace::Answered
+            }
+            Err(CallError::Invalid { message }) => {
+                self.split(call, message);
+                Pace::Answered
+            }
+            Err(error) => {
+                let throttled = matches!(error, CallError::Throttled { .. });
+                self.failed(call, error);
+                if throttled {
+                    Pace::Throttled
+                } else {
+                    Pace::Neutral
+                }
+            }
+        };
+        pacer.record(slot, pace, Instant::now());
+    }
+
+    fn answered(&mut self, call: &Call, answer: &StatusAnswer) {
+        let group = &mut self.report.groups[call.group];
+        group.calls_answered += 1;
+        for &i in &call.members {
+            group.observations[i] =
+                observe(answer, &self.groups[call.group].documents[i].document_id);
+        }
+    }
+
+    /// `ValidationException`: halves go back to the front of the queue; a document refused
+    /// alone fails on its own.
+    fn split(&mut self, call: Call, message: String) {
+        let group = &mut self.report.groups[call.group];
+        group.calls_answered += 1;
+        if let [only] = call.members[..] {
+            group.observations[only] = Observation::Refused {
+                code: "ValidationException".to_string(),
+                reason: message,
+            };
+            return;
+        }
+        let (left, right) = call.members.split_at(call.members.len() / 2);
+        for half in [right, left] {
+            self.queue.push_front(Call {
+                group: call.group,
+                members: half.to_vec(),
+                requeues: 0,
+            });
+        }
+    }
+
+    fn failed(&mut self, mut call: Call, error: CallError) {
+        let group = &mut self.report.groups[call.group];
+        group.calls_failed += 1;
+        group.last_error = Some(error.to_string());
+        for &i in &call.members {
+            group.observations[i] = Observation::CallFailed;
+        }
+        match error {
+            CallError::Throttled { .. } => {
+                self.report.throttled += 1;
+                if self.has_cutoff || call.requeues < MAX_REQUEUES_WITHOUT_CUTOFF {
+                    call.requeues += 1;
+                    self.queue.push_back(call);
+                }
+            }
+            CallError::Rejected { code, message } => {
+                group.rejection.get_or_insert((code, message));
+                self.refused[call.group] = true;
+            }
+            CallError::Transient { .. } | CallError::Invalid { .. } => {}
+        }
+    }
 }
 
 /// What Kendra's answer says about one document: a per-document error wins over a status,
@@ -368,5 +526,180 @@ mod tests {
             }
         );
         assert_eq!(observe(&answer, "b"), Observation::Missing);
+    }
+
+    use crate::pacing::Pacer;
+    use crate::testing::FakeKendra;
+
+    fn budget() -> Budget {
+        Budget {
+            max_concurrency: 2,
+            cutoff: None,
+            deadline: None,
+        }
+    }
+
+    async fn run(kendra: &FakeKendra, docs: &[DocumentKey], budget: Budget) -> CheckReport {
+        let group = Group {
+            index_id: crate::testing::INDEX,
+            documents: docs.iter().collect(),
+        };
+        check(kendra, &Pacer::new(None), &budget, &[group]).await
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_is_split_until_the_refused_document_stands_alone() {
+        let kendra = FakeKendra::default();
+        let ids: Vec<String> = (0..10)
+            .map(|i| {
+                if i == 6 {
+                    "reject-6".to_string()
+                } else {
+                    format!("done-{i}")
+                }
+            })
+            .collect();
+        let docs: Vec<DocumentKey> = ids.iter().map(DocumentKey::new).collect();
+        let report = run(&kendra, &docs, budget()).await;
+        let observations = &report.groups[0].observations;
+        for (i, observation) in observations.iter().enumerate() {
+            if i == 6 {
+                assert!(
+                    matches!(observation, Observation::Refused { code, reason } if code == "ValidationException" && reason.contains("reject-6")),
+                    "{observation:?}"
+                );
+            } else {
+                assert_eq!(observation, &Observation::status("INDEXED"), "{i}");
+            }
+        }
+        // [0..10] refused -> [0..5] ok, [5..10] refused -> [5..7] refused, [7..10] ok ->
+        // [5] ok, [6] refused alone: seven calls, every one counted.
+        assert_eq!(report.calls, kendra.calls().len() as u64);
+        assert_eq!(report.calls, 7);
+        assert!(kendra.calls().iter().all(|c| c.len() <= 10));
+        assert!(report.groups[0].rejection.is_none());
+    }
+
+    #[tokio::test]
+    async fn documents_with_attributes_kendra_refuses_are_never_sent() {
+        let kendra = FakeKendra::default();
+        let docs = vec![
+            DocumentKey::new("done-1"),
+            DocumentKey {
+                document_id: "done-2".into(),
+                attributes: vec![("colour".into(), AttributeValue::String("red".into()))],
+            },
+        ];
+        let report = run(&kendra, &docs, budget()).await;
+        assert_eq!(kendra.calls(), vec![vec!["done-1".to_string()]]);
+        assert!(matches!(
+            &report.groups[0].observations[1],
+            Observation::Refused { code, .. } if code == "InvalidAttributes"
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_goes_back_into_the_round() {
+        let kendra = FakeKendra::default();
+        kendra.fail_next(
+            2,
+            CallError::Throttled {
+                message: "slow down".into(),
+            },
+        );
+        let docs = keys(&["done-1", "done-2"]);
+        let report = run(&kendra, &docs, budget()).await;
+        assert_eq!((report.calls, report.throttled), (3, 2));
+        assert!(
+            report.groups[0]
+                .observations
+                .iter()
+                .all(|o| o == &Observation::status("INDEXED"))
+        );
+        assert_eq!(report.groups[0].calls_answered, 1);
+    }
+
+    #[tokio::test]
+    async fn without_a_cutoff_throttling_is_retried_a_bounded_number_of_times() {
+        let kendra = FakeKendra::default();
+        kendra.fail_next(
+            100,
+            CallError::Throttled {
+                message: "slow down".into(),
+            },
+        );
+        let report = run(&kendra, &keys(&["a"]), budget()).await;
+        assert_eq!(report.calls, 1 + u64::from(MAX_REQUEUES_WITHOUT_CUTOFF));
+        assert_eq!(report.groups[0].observations, vec![Observation::CallFailed]);
+        assert_eq!(report.groups[0].calls_answered, 0);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_index_stops_the_rounds_calls_for_it() {
+        let kendra = FakeKendra::default();
+        let docs: Vec<DocumentKey> = (0..30).map(|i| DocumentKey::new(format!("d{i}"))).collect();
+        let group = Group {
+            index_id: crate::testing::REFUSED_INDEX,
+            documents: docs.iter().collect(),
+        };
+        let one_at_a_time = Budget {
+            max_concurrency: 1,
+            ..budget()
+        };
+        let report = check(&kendra, &Pacer::new(None), &one_at_a_time, &[group]).await;
+        assert_eq!(report.calls, 1);
+        assert_eq!(
+            report.groups[0]
+                .rejection
+                .as_ref()
+                .map(|(code, _)| code.as_str()),
+            Some("ResourceNotFoundException")
+        );
+    }
+
+    #[test]
+    fn coalescing_merges_documents_per_index_and_operation() {
+        use crate::batch::Limits;
+        use serde_json::json;
+        let limits = Limits {
+            default_index_id: Some(crate::testing::INDEX),
+            max_documents: 10,
+            max_attempts: 5,
+            max_attempts_limit: 5,
+        };
+        let parse = |value| Batch::parse(value, limits).unwrap();
+        let a = parse(json!({"documents": ["x", "y"]}));
+        let b = parse(json!({"documents": ["y", "z"]}));
+        let c = parse(json!({"documents": ["x"], "operation": "DELETE"}));
+        let coalesced = coalesce([Some(&a), None, Some(&b), Some(&c)]);
+        assert_eq!(coalesced.groups.len(), 2);
+        let ids: Vec<&str> = coalesced.groups[0]
+            .documents
+            .iter()
+            .map(|d| d.document_id.as_str())
+            .collect();
+        assert_eq!(ids, ["x", "y", "z"]);
+        assert_eq!(
+            coalesced.placements[0],
+            Some(Placement {
+                group: 0,
+                positions: vec![0, 1]
+            })
+        );
+        assert_eq!(coalesced.placements[1], None);
+        assert_eq!(
+            coalesced.placements[2],
+            Some(Placement {
+                group: 0,
+                positions: vec![1, 2]
+            })
+        );
+        assert_eq!(
+            coalesced.placements[3],
+            Some(Placement {
+                group: 1,
+                positions: vec![0]
+            })
+        );
     }
 }

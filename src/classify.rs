@@ -19,6 +19,10 @@ pub enum Observation {
     },
     /// Kendra reported a per-document error (`InternalError`, `InvalidRequest`, ...).
     DocumentError { code: String, message: String },
+    /// The document was refused on its own, before or by Kendra: its attributes break
+    /// Kendra's rules (`InvalidAttributes`), or a call of it alone was answered with
+    /// `ValidationException`. It can never succeed as it is.
+    Refused { code: String, reason: String },
     /// Kendra's answer did not mention the document.
     Missing,
     /// The call that carried the document failed after the SDK's retries.
@@ -40,9 +44,10 @@ impl Observation {
     pub fn count_key(&self) -> &str {
         match self {
             Observation::Status { status, .. } => status,
-            Observation::DocumentError { .. } | Observation::Missing | Observation::CallFailed => {
-                "ERROR"
-            }
+            Observation::DocumentError { .. }
+            | Observation::Refused { .. }
+            | Observation::Missing
+            | Observation::CallFailed => "ERROR",
             Observation::Unchecked => "UNCHECKED",
         }
     }
@@ -50,7 +55,7 @@ impl Observation {
     /// The most telling name of what was seen, for a `TIMED_OUT` reason.
     fn last_seen(&self) -> &str {
         match self {
-            Observation::DocumentError { code, .. } => code,
+            Observation::DocumentError { code, .. } | Observation::Refused { code, .. } => code,
             other => other.count_key(),
         }
     }
@@ -70,7 +75,7 @@ pub enum Verdict {
 
 /// Applies the contract's table: for `PUT`, `INDEXED`/`UPDATED` succeed and
 /// `FAILED`/`UPDATE_FAILED`/`InvalidRequest` fail; for `DELETE`, `NOT_FOUND` succeeds and
-/// `InvalidRequest` fails. Everything else stays pending, because it may still change.
+/// `InvalidRequest` fails. A document refused on its own fails for both. Everything else stays pending, because it may still change.
 pub fn classify(operation: Operation, observation: &Observation) -> Verdict {
     match (operation, observation) {
         (_, Observation::DocumentError { code, message }) if code == "InvalidRequest" => {
@@ -80,6 +85,11 @@ pub fn classify(operation: Operation, observation: &Observation) -> Verdict {
                 reason: Some(message.clone()),
             }
         }
+        (_, Observation::Refused { code, reason }) => Verdict::Failed {
+            status: "INVALID_REQUEST".to_string(),
+            code: Some(code.clone()),
+            reason: Some(reason.clone()),
+        },
         (
             Operation::Put,
             Observation::Status {
@@ -264,6 +274,13 @@ mod tests {
         }
     }
 
+    fn refused() -> Observation {
+        Observation::Refused {
+            code: "InvalidAttributes".into(),
+            reason: "why".into(),
+        }
+    }
+
     #[test]
     fn put_classification_follows_the_contract() {
         use Verdict::*;
@@ -292,6 +309,14 @@ mod tests {
             (Observation::Missing, Pending),
             (Observation::CallFailed, Pending),
             (Observation::Unchecked, Pending),
+            (
+                refused(),
+                Failed {
+                    status: "INVALID_REQUEST".into(),
+                    code: Some("InvalidAttributes".into()),
+                    reason: Some("why".into()),
+                },
+            ),
         ];
         for (observation, expected) in cases {
             assert_eq!(
@@ -317,6 +342,7 @@ mod tests {
             (Observation::Missing, "pending"),
             (Observation::CallFailed, "pending"),
             (Observation::Unchecked, "pending"),
+            (refused(), "failed"),
         ];
         for (observation, expected) in cases {
             let got = match classify(Operation::Delete, &observation) {
@@ -335,6 +361,7 @@ mod tests {
                 default_index_id: None,
                 max_documents: 100,
                 max_attempts: 60,
+                max_attempts_limit: 10_000,
             },
         )
         .unwrap()

@@ -3,14 +3,17 @@
 
 use lambda_runtime::Diagnostic;
 
-/// Why an invocation failed. The messages are written for the person who reads them in a
-/// Step Functions execution history: they say what was wrong and what to change.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why an invocation (or one SQS message, or one callback batch) failed. The messages are
+/// written for the person who reads them in a Step Functions execution history: they say what
+/// was wrong and what to change.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// The event (or a batch in it) breaks a rule of the contract. Not retryable: the same
-    /// input fails again.
-    #[error("{0}")]
-    Validation(String),
+    /// input fails again. `field` names what is wrong (a JSON path such as
+    /// `documents[3].documentId`, or a phrase such as `the message body`), `rule` says what it
+    /// must be; the message is the two together.
+    #[error("{field} {rule}")]
+    Validation { field: String, rule: String },
 
     /// Kendra refused the call itself (unknown index, missing permission, ...). Not
     /// retryable until the configuration or the batch is fixed.
@@ -31,16 +34,50 @@ pub enum Error {
         failed_calls: u64,
         last_error: String,
     },
+
+    /// The result would be larger than `MAX_RESULT_BYTES` and there is no claim-check bucket
+    /// to move its lists to. Not retryable: the same batch gives the same result.
+    #[error(
+        "the {what} would be {bytes} bytes, over MAX_RESULT_BYTES ({limit}): set PAYLOAD_BUCKET so that long lists go to S3 (failedRef / documentsRef), or send smaller batches"
+    )]
+    ResultTooLarge {
+        what: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
+
+    /// Reading or writing a claim-check object (or an ingest object) in S3 failed for a
+    /// reason that may pass: throttling, 5xx, a timeout. Retryable.
+    #[error("S3 was unavailable for {uri}: {reason}; retry later")]
+    PayloadUnavailable { uri: String, reason: String },
 }
 
 impl Error {
+    /// A `ValidationError` for `field`, which must obey `rule`.
+    pub fn validation(field: impl Into<String>, rule: impl Into<String>) -> Error {
+        Error::Validation {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
     /// The contract's `errorType` name for this error.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::Validation(_) => "ValidationError",
+            Error::Validation { .. } => "ValidationError",
             Error::KendraRequest { .. } => "KendraRequestError",
             Error::KendraUnavailable { .. } => "KendraUnavailable",
+            Error::ResultTooLarge { .. } => "ResultTooLarge",
+            Error::PayloadUnavailable { .. } => "PayloadUnavailable",
         }
+    }
+
+    /// Whether the same input may succeed later (the state machine retries these).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::KendraUnavailable { .. } | Error::PayloadUnavailable { .. }
+        )
     }
 }
 
@@ -61,8 +98,9 @@ mod tests {
     fn every_variant_maps_to_its_contract_error_type() {
         let cases = [
             (
-                Error::Validation("documents: required".into()),
+                Error::validation("documents", "is required"),
                 "ValidationError",
+                false,
             ),
             (
                 Error::KendraRequest {
@@ -71,6 +109,7 @@ mod tests {
                     message: "no such index".into(),
                 },
                 "KendraRequestError",
+                false,
             ),
             (
                 Error::KendraUnavailable {
@@ -79,10 +118,29 @@ mod tests {
                     last_error: "ThrottlingException".into(),
                 },
                 "KendraUnavailable",
+                true,
+            ),
+            (
+                Error::ResultTooLarge {
+                    what: "result",
+                    bytes: 300_000,
+                    limit: 245_760,
+                },
+                "ResultTooLarge",
+                false,
+            ),
+            (
+                Error::PayloadUnavailable {
+                    uri: "s3://b/k".into(),
+                    reason: "timeout".into(),
+                },
+                "PayloadUnavailable",
+                true,
             ),
         ];
-        for (error, expected) in cases {
+        for (error, expected, retryable) in cases {
             let message = error.to_string();
+            assert_eq!(error.is_retryable(), retryable, "{expected}");
             let diagnostic = Diagnostic::from(error);
             assert_eq!(diagnostic.error_type, expected);
             assert_eq!(diagnostic.error_message, message);
@@ -90,14 +148,21 @@ mod tests {
     }
 
     #[test]
-    fn kendra_request_error_carries_kendras_code_and_message() {
-        let error = Error::KendraRequest {
-            index_id: "idx".into(),
-            code: "AccessDeniedException".into(),
-            message: "not allowed".into(),
+    fn a_validation_message_is_the_field_then_the_rule() {
+        let error = Error::validation("documents[2].documentId", "must be a string, got 3");
+        assert_eq!(
+            error.to_string(),
+            "documents[2].documentId must be a string, got 3"
+        );
+    }
+
+    #[test]
+    fn result_too_large_tells_the_user_to_set_the_bucket() {
+        let error = Error::ResultTooLarge {
+            what: "result",
+            bytes: 300_000,
+            limit: 245_760,
         };
-        let text = error.to_string();
-        assert!(text.contains("AccessDeniedException"), "{text}");
-        assert!(text.contains("not allowed"), "{text}");
+        assert!(error.to_string().contains("PAYLOAD_BUCKET"), "{error}");
     }
 }

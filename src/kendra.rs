@@ -1,13 +1,18 @@
 //! The Kendra edge: one `BatchGetDocumentStatus` call with aws-sdk-kendra, translated to and
-//! from the checker's plain types. The SDK's standard retries (throttling, 5xx, timeouts)
-//! run inside this one call.
+//! from the checker's plain types. The SDK's standard retries (5xx, timeouts, connection
+//! errors) run inside this one call; throttling is not retried by the SDK but handed to the
+//! checker, which paces the whole round (see [`crate::pacing`]).
 
+use async_trait::async_trait;
 use aws_sdk_kendra::Client;
 use aws_sdk_kendra::config::http::HttpResponse;
+use aws_sdk_kendra::config::interceptors::InterceptorContext;
+use aws_sdk_kendra::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_kendra::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kendra::operation::batch_get_document_status::BatchGetDocumentStatusError;
 use aws_sdk_kendra::types::{DocumentAttribute, DocumentAttributeValue, DocumentInfo};
 
+use crate::aws::describe_error;
 use crate::batch::{AttributeValue, DocumentKey};
 use crate::checker::{CallError, DocumentErrorEntry, StatusAnswer, StatusEntry, StatusSource};
 
@@ -19,7 +24,18 @@ pub struct KendraStatusSource {
 }
 
 impl KendraStatusSource {
-    pub fn new(client: Client) -> KendraStatusSource {
+    /// The client for `sdk_config`, with throttling taken out of the SDK's retries.
+    pub fn new(sdk_config: &aws_config::SdkConfig) -> KendraStatusSource {
+        let config = aws_sdk_kendra::config::Builder::from(sdk_config)
+            .retry_classifier(LeaveThrottlingToThePacer)
+            .build();
+        KendraStatusSource {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// Wraps a client built elsewhere (tests with their own retry settings).
+    pub fn from_client(client: Client) -> KendraStatusSource {
         KendraStatusSource { client }
     }
 }
@@ -31,6 +47,42 @@ const THROTTLING_CODES: &[&str] = &[
     "TooManyRequestsException",
     "RequestLimitExceeded",
 ];
+
+/// Codes of a request that took too long on the way: transient, not a refusal.
+const TIMEOUT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
+
+/// Forbids the SDK's retry of a throttled call. The SDK would wait and try again inside the
+/// call, holding a concurrency slot and hiding the throttling from the pacer; the checker
+/// instead puts the call back into the round and slows the whole process down.
+#[derive(Debug)]
+struct LeaveThrottlingToThePacer;
+
+impl ClassifyRetry for LeaveThrottlingToThePacer {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let throttled = ctx
+            .output_or_error()
+            .and_then(|result| result.err())
+            .and_then(|error| error.as_operation_error())
+            .and_then(|error| error.downcast_ref::<BatchGetDocumentStatusError>())
+            .is_some_and(|error| {
+                error
+                    .code()
+                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+            })
+            || ctx
+                .response()
+                .is_some_and(|response| response.status().as_u16() == 429);
+        if throttled {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "LeaveThrottlingToThePacer"
+    }
+}
 
 fn document_info(key: &DocumentKey) -> Result<DocumentInfo, CallError> {
     let attributes = key
@@ -57,12 +109,12 @@ fn document_info(key: &DocumentKey) -> Result<DocumentInfo, CallError> {
 }
 
 fn invalid_request(error: impl std::fmt::Display) -> CallError {
-    CallError::Rejected {
-        code: "InvalidRequest".to_string(),
+    CallError::Invalid {
         message: error.to_string(),
     }
 }
 
+#[async_trait]
 impl StatusSource for KendraStatusSource {
     async fn batch_get_document_status(
         &self,
@@ -109,47 +161,38 @@ impl StatusSource for KendraStatusSource {
     }
 }
 
-/// Sorts an SDK error into "try again later" and "Kendra said no". Only a service error
-/// with a 4xx status that is not throttling is a refusal; everything else (5xx, timeouts,
-/// connection failures, unreadable answers) is transient.
+/// Sorts an SDK error for the checker: throttling (paced and tried again in the round),
+/// `ValidationException` (split down to the refused document), other 4xx (Kendra refuses the
+/// index), and everything else, 5xx, 408, timeouts, connection failures, unreadable answers
+/// (transient: the documents stay pending).
 fn call_error(error: SdkError<BatchGetDocumentStatusError, HttpResponse>) -> CallError {
     match &error {
         SdkError::ServiceError(context) => {
             let code = context.err().code().unwrap_or("UnknownError").to_string();
             let message = context.err().message().unwrap_or("no message").to_string();
-            let status = context.raw().status().as_u16();
-            let throttled = THROTTLING_CODES.contains(&code.as_str()) || status == 429;
-            if throttled || status >= 500 {
-                CallError::Transient {
-                    throttled,
-                    message: format!("{code}: {message}"),
-                }
-            } else {
-                CallError::Rejected { code, message }
-            }
+            classify_service_error(context.raw().status().as_u16(), code, message)
         }
-        SdkError::ConstructionFailure(_) => CallError::Rejected {
-            code: "InvalidRequest".to_string(),
-            message: describe(&error),
+        SdkError::ConstructionFailure(_) => CallError::Invalid {
+            message: describe_error(&error),
         },
         _ => CallError::Transient {
-            throttled: false,
-            message: describe(&error),
+            message: describe_error(&error),
         },
     }
 }
 
-/// The SDK's error with its sources, which name the actual cause (timeout, refused
-/// connection, ...).
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+fn classify_service_error(status: u16, code: String, message: String) -> CallError {
+    if THROTTLING_CODES.contains(&code.as_str()) || status == 429 {
+        CallError::Throttled { message }
+    } else if status >= 500 || status == 408 || TIMEOUT_CODES.contains(&code.as_str()) {
+        CallError::Transient {
+            message: format!("{code}: {message}"),
+        }
+    } else if code == "ValidationException" {
+        CallError::Invalid { message }
+    } else {
+        CallError::Rejected { code, message }
     }
-    text
 }
 
 #[cfg(test)]
@@ -184,6 +227,31 @@ mod tests {
         assert_eq!(value("l").string_list_value(), ["a", "b"]);
         assert_eq!(value("n").long_value(), Some(-3));
         assert_eq!(value("s").string_value(), Some("x"));
+    }
+
+    #[test]
+    fn service_errors_sort_into_the_checkers_kinds() {
+        let kind = |status: u16, code: &str| match classify_service_error(
+            status,
+            code.to_string(),
+            "m".to_string(),
+        ) {
+            CallError::Throttled { .. } => "throttled",
+            CallError::Transient { .. } => "transient",
+            CallError::Invalid { .. } => "invalid",
+            CallError::Rejected { .. } => "rejected",
+        };
+        assert_eq!(kind(400, "ThrottlingException"), "throttled");
+        assert_eq!(kind(429, "Whatever"), "throttled");
+        assert_eq!(kind(500, "InternalServerException"), "transient");
+        assert_eq!(kind(503, "ServiceUnavailable"), "transient");
+        assert_eq!(kind(408, "RequestTimeout"), "transient");
+        assert_eq!(kind(400, "RequestTimeoutException"), "transient");
+        assert_eq!(kind(400, "ValidationException"), "invalid");
+        assert_eq!(kind(400, "ResourceNotFoundException"), "rejected");
+        assert_eq!(kind(400, "AccessDeniedException"), "rejected");
+        assert_eq!(kind(400, "ConflictException"), "rejected");
+        assert_eq!(kind(403, "UnrecognizedClientException"), "rejected");
     }
 
     #[test]

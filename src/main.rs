@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
+use kendra_waiter::completion::EventBridgeSink;
 use kendra_waiter::config::Config;
 use kendra_waiter::kendra::KendraStatusSource;
 use kendra_waiter::publish::SqsPublisher;
-use kendra_waiter::{App, aws, runtime_api, telemetry};
+use kendra_waiter::s3::S3Store;
+use kendra_waiter::tasks::SfnTasks;
+use kendra_waiter::{App, Edges, Request, aws, runtime_api, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -30,17 +33,24 @@ async fn main() -> ExitCode {
         }
     };
 
-    let sdk_config = aws::sdk_config().await;
-    let app = App::new(
-        config,
-        KendraStatusSource::new(aws_sdk_kendra::Client::new(&sdk_config)),
-        SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config)),
-    );
+    let sdk_config = aws::sdk_config(config.call_timeout).await;
+    let edges = Edges {
+        kendra: Box::new(KendraStatusSource::new(&sdk_config)),
+        sqs: Box::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config))),
+        s3: Box::new(S3Store::new(&sdk_config)),
+        tasks: Box::new(SfnTasks::new(&sdk_config)),
+        events: Box::new(EventBridgeSink::new(&sdk_config)),
+    };
+    let app = App::new(config, edges);
     let app = &app;
     // Boxed: the handler's future type is deep (SDK calls inside streams inside the
     // runtime's layers); erasing it here keeps rustc's layout computation within bounds.
     let handler = service_fn(move |event: LambdaEvent<Value>| {
-        Box::pin(app.handle(event.payload, Some(event.context.deadline)))
+        let request = Request {
+            request_id: event.context.request_id.clone(),
+            deadline_ms: Some(event.context.deadline),
+        };
+        Box::pin(async move { app.handle(event.payload, &request).await })
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

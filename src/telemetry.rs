@@ -10,13 +10,46 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
 /// What one invocation did, for the summary line and the metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct InvocationStats {
     pub documents_succeeded: u64,
     pub documents_failed: u64,
     pub documents_pending: u64,
     pub kendra_calls: u64,
     pub kendra_throttled: u64,
+    /// The status calls per second the process is paced at after this invocation (the rate
+    /// it adapted to throttling), if it is paced at all.
+    pub kendra_call_rate: Option<f64>,
+}
+
+/// How many ids a log line names before it says "and N more".
+pub const LOGGED_IDS: usize = 5;
+
+/// The first few document ids of a list of documents or failures, and how many more there
+/// are: a log line stays far below CloudWatch's 256 KB event limit whatever the list's size.
+pub fn first_ids(items: &[serde_json::Value]) -> String {
+    let ids: Vec<String> = items
+        .iter()
+        .take(LOGGED_IDS)
+        .map(|item| {
+            let id = item
+                .as_str()
+                .or_else(|| item.get("documentId").and_then(serde_json::Value::as_str))
+                .unwrap_or("?");
+            // Ids may be 2,048 characters: keep each one short too.
+            let short: String = id.chars().take(100).collect();
+            if short.len() < id.len() {
+                format!("{short}…")
+            } else {
+                short
+            }
+        })
+        .collect();
+    let more = items.len().saturating_sub(LOGGED_IDS);
+    match more {
+        0 => ids.join(", "),
+        n => format!("{} and {n} more", ids.join(", ")),
+    }
 }
 
 /// Where `lambda_runtime` opens the per-invocation span; that module logs nothing else.
@@ -66,7 +99,7 @@ pub fn emf_record(namespace: &str, source: &str, stats: &InvocationStats) -> ser
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let metric = |name: &str| json!({"Name": name, "Unit": "Count"});
-    json!({
+    let mut record = json!({
         "_aws": {
             "Timestamp": timestamp,
             "CloudWatchMetrics": [{
@@ -87,7 +120,14 @@ pub fn emf_record(namespace: &str, source: &str, stats: &InvocationStats) -> ser
         "DocumentsPending": stats.documents_pending,
         "KendraCalls": stats.kendra_calls,
         "KendraThrottled": stats.kendra_throttled,
-    })
+    });
+    if let Some(rate) = stats.kendra_call_rate {
+        record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array_mut()
+            .map(|metrics| metrics.push(json!({"Name": "KendraCallRate", "Unit": "Count/Second"})));
+        record["KendraCallRate"] = json!((rate * 1000.0).round() / 1000.0);
+    }
+    record
 }
 
 /// Logs the summary line and prints the EMF record.
@@ -99,6 +139,7 @@ pub fn report(namespace: &str, source: &str, stats: &InvocationStats) {
         documents_pending = stats.documents_pending,
         kendra_calls = stats.kendra_calls,
         kendra_throttled = stats.kendra_throttled,
+        kendra_call_rate = stats.kendra_call_rate,
         "invocation summary"
     );
     let line = emf_record(namespace, source, stats).to_string();
@@ -119,6 +160,7 @@ mod tests {
             documents_pending: 3,
             kendra_calls: 4,
             kendra_throttled: 5,
+            kendra_call_rate: None,
         };
         let record = emf_record("Ns", "direct", &stats);
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
@@ -141,5 +183,34 @@ mod tests {
             assert_eq!(record[name], value, "{name}");
         }
         assert!(record["_aws"]["Timestamp"].as_u64().unwrap() > 0);
+        assert!(record.get("KendraCallRate").is_none());
+    }
+
+    #[test]
+    fn the_adapted_rate_is_a_metric_when_the_process_is_paced() {
+        let stats = InvocationStats {
+            kendra_call_rate: Some(12.3456),
+            ..InvocationStats::default()
+        };
+        let record = emf_record("Ns", "sqs", &stats);
+        let names: Vec<&str> = record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.last(), Some(&"KendraCallRate"));
+        assert_eq!(record["KendraCallRate"], 12.346);
+    }
+
+    #[test]
+    fn logged_ids_are_few_and_short() {
+        let items: Vec<serde_json::Value> = (0..1000)
+            .map(|i| json!({"documentId": format!("{i}-{}", "x".repeat(3000))}))
+            .collect();
+        let line = first_ids(&items);
+        assert!(line.ends_with("and 995 more"), "{line}");
+        assert!(line.len() < 1000, "{}", line.len());
+        assert_eq!(first_ids(&[json!("a"), json!("b")]), "a, b");
     }
 }
