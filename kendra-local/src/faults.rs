@@ -1,10 +1,12 @@
 //! Fault injection for testing clients: added latency, a whole-server request-rate cap that
 //! answers `ThrottlingException`, random throttling and `InternalServerException` at seeded
-//! rates, and scripted "fail the next n calls" errors.
+//! rates, and scripted "fail the next n calls" faults: an error, or a call that is never
+//! answered (to test clients' per-attempt timeouts).
 //!
 //! Faults apply to a chosen set of operations (by default only `BatchGetDocumentStatus`) so a
 //! test can still put and delete documents while the status calls misbehave.
 
+use crate::log::CLIENT_CLOSED;
 use crate::protocol::{ApiError, ErrorCode, Operation};
 use crate::rng::SplitMix64;
 use std::collections::VecDeque;
@@ -81,7 +83,7 @@ fn bit(op: Operation) -> u8 {
     1 << (op as u8)
 }
 
-/// The errors a scripted fault can answer with.
+/// What a scripted fault does to a call: answer with an error, or never answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultKind {
     Throttling,
@@ -90,30 +92,39 @@ pub enum FaultKind {
     ResourceNotFound,
     Validation,
     Conflict,
+    /// No answer: the call is held until the client gives up (its connection closes, and the
+    /// request log records [`CLIENT_CLOSED`]) or the server stops (then it answers
+    /// `InternalServerException`). Other calls and connections are served meanwhile.
+    Hang,
 }
 
-const FAULT_KINDS: &str = "ThrottlingException, InternalServerException, AccessDeniedException, ResourceNotFoundException, ValidationException, ConflictException";
+const FAULT_KINDS: &str = "ThrottlingException, InternalServerException, AccessDeniedException, ResourceNotFoundException, ValidationException, ConflictException, Hang";
 
 impl FaultKind {
-    /// The error code answered.
+    /// The error code the request log records for it: the code answered, or
+    /// [`CLIENT_CLOSED`] for [`FaultKind::Hang`], which only ends when the client gives up.
     pub fn code(self) -> &'static str {
-        self.error_code().as_str()
+        self.error_code().map_or(CLIENT_CLOSED, ErrorCode::as_str)
     }
 
-    fn error_code(self) -> ErrorCode {
-        match self {
+    fn error_code(self) -> Option<ErrorCode> {
+        Some(match self {
             FaultKind::Throttling => ErrorCode::Throttling,
             FaultKind::InternalServer => ErrorCode::InternalServer,
             FaultKind::AccessDenied => ErrorCode::AccessDenied,
             FaultKind::ResourceNotFound => ErrorCode::ResourceNotFound,
             FaultKind::Validation => ErrorCode::Validation,
             FaultKind::Conflict => ErrorCode::Conflict,
-        }
+            FaultKind::Hang => return None,
+        })
     }
 
     /// Parses an error code such as `ThrottlingException` (also without the `Exception`
-    /// suffix).
+    /// suffix), or `Hang`.
     pub fn from_code(code: &str) -> Result<FaultKind, FaultsError> {
+        if code == "Hang" {
+            return Ok(FaultKind::Hang);
+        }
         let full = if code.ends_with("Exception") {
             code.to_owned()
         } else {
@@ -130,7 +141,8 @@ impl FaultKind {
         }
     }
 
-    fn error(self, why: &str) -> ApiError {
+    /// What this fault does to a call, `why` being the reason its error message gives.
+    fn inject(self, why: &str) -> Injected {
         let message = match self {
             FaultKind::Throttling => format!("Rate exceeded ({why})"),
             FaultKind::InternalServer => format!("Internal server error ({why})"),
@@ -138,8 +150,11 @@ impl FaultKind {
             FaultKind::ResourceNotFound => format!("Resource not found ({why})"),
             FaultKind::Validation => format!("Validation failed ({why})"),
             FaultKind::Conflict => format!("Conflicting operation in progress ({why})"),
+            FaultKind::Hang => return Injected::Hang,
         };
-        ApiError::new(self.error_code(), message)
+        self.error_code().map_or(Injected::Hang, |code| {
+            Injected::Error(ApiError::new(code, message))
+        })
     }
 }
 
@@ -185,13 +200,22 @@ struct Scripted {
     operation: Operation,
 }
 
+/// What a fault does instead of the operation.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Injected {
+    /// Answer with this error.
+    Error(ApiError),
+    /// Never answer (see [`FaultKind::Hang`]).
+    Hang,
+}
+
 /// What to do with one call.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Decision {
     /// Wait this long before answering.
     pub latency: Duration,
-    /// Answer with this error instead of handling the call.
-    pub error: Option<ApiError>,
+    /// Do this instead of handling the call.
+    pub fault: Option<Injected>,
 }
 
 /// The live fault state of a server.
@@ -257,26 +281,26 @@ impl FaultState {
             }
             return Decision {
                 latency: Duration::ZERO,
-                error: Some(kind.error("scripted by kendra-local fail_next")),
+                fault: Some(kind.inject("scripted by kendra-local fail_next")),
             };
         }
         if self.mask & bit(op) == 0 {
             return Decision {
                 latency: Duration::ZERO,
-                error: None,
+                fault: None,
             };
         }
         let latency = self.faults.latency + self.rng.jitter(self.faults.latency_jitter);
-        let error = if self.bucket.as_mut().is_some_and(|b| !b.try_take(now)) {
-            Some(FaultKind::Throttling.error("kendra-local max_rps exceeded"))
+        let fault = if self.bucket.as_mut().is_some_and(|b| !b.try_take(now)) {
+            Some(FaultKind::Throttling.inject("kendra-local max_rps exceeded"))
         } else if self.rng.chance(self.faults.throttle_rate) {
-            Some(FaultKind::Throttling.error("simulated by kendra-local throttle_rate"))
+            Some(FaultKind::Throttling.inject("simulated by kendra-local throttle_rate"))
         } else if self.rng.chance(self.faults.internal_error_rate) {
-            Some(FaultKind::InternalServer.error("simulated by kendra-local internal_error_rate"))
+            Some(FaultKind::InternalServer.inject("simulated by kendra-local internal_error_rate"))
         } else {
             None
         };
-        Decision { latency, error }
+        Decision { latency, fault }
     }
 }
 
@@ -297,7 +321,11 @@ mod tests {
         now: Instant,
     ) -> Vec<Option<ErrorCode>> {
         (0..n)
-            .map(|_| state.decide(op, now).error.map(|e| e.code))
+            .map(|_| match state.decide(op, now).fault {
+                Some(Injected::Error(e)) => Some(e.code),
+                Some(Injected::Hang) => panic!("no hang expected"),
+                None => None,
+            })
             .collect()
     }
 
@@ -310,7 +338,7 @@ mod tests {
                 s.decide(op, now),
                 Decision {
                     latency: Duration::ZERO,
-                    error: None
+                    fault: None
                 }
             );
         }
@@ -331,6 +359,21 @@ mod tests {
                 Some(ErrorCode::ResourceNotFound),
                 None
             ]
+        );
+    }
+
+    #[test]
+    fn scripted_hangs_hold_the_next_calls_then_run_out() {
+        let now = Instant::now();
+        let mut s = FaultState::new(Faults::default(), now);
+        s.fail_next(2, FaultKind::Hang, BGDS);
+        s.fail_next(1, FaultKind::Throttling, BGDS);
+        assert_eq!(s.decide(Operation::BatchPutDocument, now).fault, None);
+        assert_eq!(s.decide(BGDS, now).fault, Some(Injected::Hang));
+        assert_eq!(s.decide(BGDS, now).fault, Some(Injected::Hang));
+        assert_eq!(
+            codes(&mut s, BGDS, 2, now),
+            [Some(ErrorCode::Throttling), None]
         );
     }
 
@@ -452,5 +495,9 @@ mod tests {
         assert_eq!(FaultKind::from_code("Conflict"), Ok(FaultKind::Conflict));
         assert!(FaultKind::from_code("Nope").is_err());
         assert_eq!(FaultKind::InternalServer.code(), "InternalServerException");
+        assert_eq!(FaultKind::from_code("Hang"), Ok(FaultKind::Hang));
+        assert_eq!(FaultKind::Hang.code(), CLIENT_CLOSED);
+        let err = FaultKind::from_code("HangException").unwrap_err();
+        assert!(err.to_string().contains("Hang"), "{err}");
     }
 }

@@ -97,6 +97,9 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<faults::FaultState>,
     pub(crate) log: log::RequestLog,
     request_ids: AtomicU64,
+    /// Turns true when the server is told to stop; calls held by a [`FaultKind::Hang`] watch
+    /// it so a stopping server is not kept waiting for clients that never give up.
+    pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -180,13 +183,14 @@ pub async fn start_on(addr: SocketAddr, config: Config) -> std::io::Result<Kendr
     for id in &config.indexes {
         store.ensure_index(id);
     }
+    let (tx, rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         faults: Mutex::new(faults::FaultState::new(config.faults, now)),
         log: log::RequestLog::new(now),
         request_ids: AtomicU64::new(0),
+        shutdown: rx.clone(),
     });
-    let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
     Ok(KendraLocal {
         inner: Arc::new(Handle {
@@ -242,7 +246,8 @@ impl KendraLocal {
         self.shared().faults().set(faults, Instant::now());
     }
 
-    /// Scripted faults: the next `n` calls of BatchGetDocumentStatus answer with this error.
+    /// Scripted faults: the next `n` calls of BatchGetDocumentStatus answer with this error,
+    /// or, with [`FaultKind::Hang`], are never answered while later calls are.
     pub fn fail_next(&self, n: u32, kind: FaultKind) {
         self.shared()
             .faults()

@@ -3,6 +3,7 @@
 //! operations, applies faults, and records each call in the request log.
 
 use crate::Shared;
+use crate::faults::Injected;
 use crate::log::{InFlight, RequestRecord};
 use crate::ops::Request as ApiRequest;
 use crate::protocol::{self, ApiError, ErrorCode, Operation, TARGET_PREFIX};
@@ -201,10 +202,23 @@ async fn answer(
     if !decision.latency.is_zero() {
         sleep_precisely(decision.latency).await;
     }
-    match decision.error {
-        Some(e) => Err(e),
+    match decision.fault {
+        Some(Injected::Error(e)) => Err(e),
+        Some(Injected::Hang) => Err(hang(shared).await),
         None => request.execute(&shared.store, Instant::now()),
     }
+}
+
+/// Holds a call without answering: only its own connection waits. It ends when the client
+/// gives up (hyper then drops this future, and the log records the call as closed by the
+/// client) or when the server stops, so shutdown does not wait on clients without timeouts.
+async fn hang(shared: &Shared) -> ApiError {
+    let mut stop = shared.shutdown.clone();
+    shutdown_requested(&mut stop).await;
+    ApiError::new(
+        ErrorCode::InternalServer,
+        "kendra-local stopped while holding this call (scripted Hang)",
+    )
 }
 
 /// Waits `duration` to within tens of microseconds. tokio's timer has millisecond granularity

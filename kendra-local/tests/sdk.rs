@@ -1179,3 +1179,81 @@ async fn latency_delays_answers_and_shows_concurrency() {
     assert!(max >= 2, "calls overlapped: {log:?}");
     assert!(log.iter().all(|r| r.in_flight >= 1 && r.in_flight <= 5));
 }
+
+#[tokio::test]
+async fn a_hung_call_times_out_alone_and_costs_one_attempt() {
+    let kendra = start_with_index(Config {
+        indexing_checks: Some(0),
+        ..Config::default()
+    })
+    .await;
+    kendra.put_documents(INDEX, &["a"]);
+    // Generous, so a normal call on a loaded machine is not mistaken for the hung one.
+    let attempt_timeout = Duration::from_secs(1);
+
+    // One attempt: the client sees a timeout, the next call answers normally.
+    let c1 = client_with_attempt_timeout(&kendra, 1, attempt_timeout);
+    kendra.fail_next(1, FaultKind::Hang);
+    let e = c1
+        .batch_get_document_status()
+        .index_id(INDEX)
+        .document_info_list(info("a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, aws_sdk_kendra::error::SdkError::TimeoutError(_)),
+        "{e:?}"
+    );
+    assert_eq!(get(&c1, INDEX, &["a"]).await.of("a"), "INDEXED");
+    assert_eq!(
+        settled_error(&kendra, 0).await.as_deref(),
+        Some(kendra_local::CLIENT_CLOSED)
+    );
+    assert_eq!(kendra.requests()[1].error, None);
+    kendra.clear_requests();
+
+    // With retries: the timed-out attempt is retried and the call succeeds on the second.
+    let c3 = client_with_attempt_timeout(&kendra, 3, attempt_timeout);
+    kendra.fail_next(1, FaultKind::Hang);
+    assert_eq!(get(&c3, INDEX, &["a"]).await.of("a"), "INDEXED");
+    assert_eq!(
+        settled_error(&kendra, 0).await.as_deref(),
+        Some(FaultKind::Hang.code())
+    );
+    let log = kendra.requests();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].error, None);
+}
+
+#[tokio::test]
+async fn a_hung_call_does_not_hold_other_calls() {
+    let kendra = start_with_index(Config::default()).await;
+    kendra.fail_next(1, FaultKind::Hang);
+    let hung = tokio::spawn({
+        let c = client_with_attempts(&kendra, 1);
+        async move { get(&c, INDEX, &["held"]).await }
+    });
+    // Should the hang hold the server, these calls fail (time out) instead of the test hanging.
+    let c = client_with_attempt_timeout(&kendra, 1, Duration::from_secs(5));
+    // Bounded wait until the hung call is in the log, i.e. held by the server.
+    for _ in 0..400 {
+        if !kendra.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(kendra.requests().len(), 1);
+    // Other calls, status and others, are answered while it is held.
+    for i in 0..3 {
+        let id = format!("other-{i}");
+        assert_eq!(get(&c, INDEX, &[&id]).await.of(&id), "NOT_FOUND");
+    }
+    assert!(put(&c, INDEX, vec![doc("p")]).await.is_empty());
+    assert!(!hung.is_finished(), "the hung call is still unanswered");
+    let log = kendra.requests();
+    assert_eq!(log[0].document_ids, ["held"]);
+    assert_eq!(log[0].error, None, "still held");
+    assert!(log[1..].iter().all(|r| r.error.is_none()));
+    hung.abort();
+}

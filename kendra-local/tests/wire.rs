@@ -429,3 +429,59 @@ async fn start_refuses_bad_config_and_binds_where_told() {
         .unwrap();
     assert_ne!(a.local_addr(), b.local_addr());
 }
+
+#[tokio::test]
+async fn admin_fail_next_hang_holds_one_call_until_the_client_gives_up() {
+    let kendra = start_with_index(Config::default()).await;
+    let r = raw(
+        &kendra,
+        "POST",
+        "/_kendra_local/fail-next",
+        &[],
+        r#"{"count": 1, "error": "Hang"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = format!(r#"{{"IndexId":"{INDEX}","DocumentInfoList":[{{"DocumentId":"a"}}]}}"#);
+    let held = tokio::time::timeout(Duration::from_millis(300), kendra_raw(&kendra, BGDS, &body));
+    assert!(held.await.is_err(), "the hung call was answered");
+    // The client gave up (its connection closed): the next call answers at once.
+    let r = kendra_raw(&kendra, BGDS, &body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        settled_error(&kendra, 0).await.as_deref(),
+        Some("ClientClosedRequest")
+    );
+    assert_eq!(kendra.requests()[1].error, None);
+}
+
+#[tokio::test]
+async fn shutdown_releases_a_hung_call() {
+    let kendra = start_with_index(Config::default()).await;
+    kendra.fail_next(1, kendra_local::FaultKind::Hang);
+    let body = format!(r#"{{"IndexId":"{INDEX}","DocumentInfoList":[{{"DocumentId":"a"}}]}}"#);
+    let k = kendra.clone();
+    let call = tokio::spawn(async move { kendra_raw(&k, BGDS, &body).await });
+    for _ in 0..400 {
+        if !kendra.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(kendra.requests().len(), 1);
+    let log = kendra.clone();
+    kendra.shutdown().await;
+    let r = call.await.unwrap();
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["__type"], "InternalServerException");
+    assert!(
+        r.json()["Message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped while holding this call")
+    );
+    assert_eq!(
+        log.requests()[0].error.as_deref(),
+        Some("InternalServerException")
+    );
+}

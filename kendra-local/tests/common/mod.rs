@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use aws_sdk_kendra::config::retry::{RetryConfig, RetryPartition};
+use aws_sdk_kendra::config::timeout::TimeoutConfig;
 use aws_sdk_kendra::config::{BehaviorVersion, Credentials, Region};
 use kendra_local::KendraLocal;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,9 +18,26 @@ pub const INDEX: &str = "0123456789abcdef0123456789abcdef0123";
 /// 3), with millisecond backoff so retry tests do not wait. Each client gets its own retry
 /// partition so the SDK's retry token bucket is not shared between tests.
 pub fn client_with_attempts(kendra: &KendraLocal, attempts: u32) -> aws_sdk_kendra::Client {
+    aws_sdk_kendra::Client::from_conf(config_with_attempts(kendra, attempts).build())
+}
+
+/// As [`client_with_attempts`], and each attempt is given up after `attempt_timeout`.
+pub fn client_with_attempt_timeout(
+    kendra: &KendraLocal,
+    attempts: u32,
+    attempt_timeout: Duration,
+) -> aws_sdk_kendra::Client {
+    let timeouts = TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt_timeout)
+        .build();
+    let conf = config_with_attempts(kendra, attempts).timeout_config(timeouts);
+    aws_sdk_kendra::Client::from_conf(conf.build())
+}
+
+fn config_with_attempts(kendra: &KendraLocal, attempts: u32) -> aws_sdk_kendra::config::Builder {
     static N: AtomicU32 = AtomicU32::new(0);
     let partition = format!("kendra-local-test-{}", N.fetch_add(1, Ordering::Relaxed));
-    let conf = aws_sdk_kendra::Config::builder()
+    aws_sdk_kendra::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
         // Any SigV4 credentials are accepted.
@@ -38,8 +56,6 @@ pub fn client_with_attempts(kendra: &KendraLocal, attempts: u32) -> aws_sdk_kend
                 .with_initial_backoff(Duration::from_millis(1))
                 .with_max_backoff(Duration::from_millis(5)),
         )
-        .build();
-    aws_sdk_kendra::Client::from_conf(conf)
 }
 
 /// The SDK default of 3 attempts.
@@ -144,4 +160,17 @@ pub fn operations(kendra: &KendraLocal) -> Vec<(String, Option<String>)> {
         .into_iter()
         .map(|r| (r.operation, r.error))
         .collect()
+}
+
+/// Waits until the request log's record `index` has an outcome, and returns it. Polls
+/// (bounded, a few seconds at most) because the server learns asynchronously that a client
+/// went away.
+pub async fn settled_error(kendra: &KendraLocal, index: usize) -> Option<String> {
+    for _ in 0..600 {
+        if let Some(error) = kendra.requests().get(index).and_then(|r| r.error.clone()) {
+            return Some(error);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
 }
