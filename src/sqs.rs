@@ -253,3 +253,336 @@ fn response(records: &[SqsMessage], reported: &[bool]) -> Value {
         .collect();
     json!({ "batchItemFailures": failures })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use crate::config::Config;
+    use crate::handler::{App, Edges, Request};
+    use crate::testing::*;
+
+    struct Fakes {
+        app: App,
+        sqs: Arc<RecordingPublisher>,
+        s3: Arc<MemoryStore>,
+        tasks: Arc<RecordingTasks>,
+        events: Arc<RecordingEvents>,
+    }
+
+    fn fakes(config: Config) -> Fakes {
+        let sqs = Arc::new(RecordingPublisher::default());
+        let s3 = Arc::new(MemoryStore::default());
+        let tasks = Arc::new(RecordingTasks::default());
+        let events = Arc::new(RecordingEvents::default());
+        let edges = Edges {
+            kendra: Box::new(FakeKendra::default()),
+            sqs: Box::new(sqs.clone()),
+            s3: Box::new(s3.clone()),
+            tasks: Box::new(tasks.clone()),
+            events: Box::new(events.clone()),
+        };
+        Fakes {
+            app: App::new(config, edges),
+            sqs,
+            s3,
+            tasks,
+            events,
+        }
+    }
+
+    impl Fakes {
+        async fn run(&self, records: Vec<Value>) -> Vec<String> {
+            let response = self
+                .app
+                .handle(sqs_event(records), &Request::unbounded("req-1"))
+                .await
+                .unwrap();
+            failures(&response)
+        }
+    }
+
+    fn batch(documents: Value, extra: Value) -> String {
+        let mut batch = json!({"indexId": INDEX, "documents": documents});
+        if let (Value::Object(b), Value::Object(e)) = (&mut batch, extra) {
+            b.extend(e);
+        }
+        batch.to_string()
+    }
+
+    fn queues() -> Config {
+        Config {
+            retry_queue_url: Some("retry".into()),
+            failure_queue_url: Some("failures".into()),
+            ..Config::default()
+        }
+    }
+
+    fn bodies(sent: &[crate::publish::OutgoingMessage], queue: &str) -> Vec<Value> {
+        sent.iter()
+            .filter(|m| m.queue_url == queue)
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn outcome_rules_for_a_standard_queue() {
+        let f = fakes(queues());
+        let reported = f
+            .run(vec![
+                sqs_record("done", &batch(json!(["done-1"]), json!({})), 1, None),
+                sqs_record(
+                    "pending",
+                    &batch(json!(["done-2", "wait-1"]), json!({})),
+                    3,
+                    None,
+                ),
+                sqs_record(
+                    "failed",
+                    &batch(json!(["bad-1", "done-3"]), json!({})),
+                    1,
+                    None,
+                ),
+                sqs_record("poison", "not json", 1, None),
+                sqs_record(
+                    "refused",
+                    &json!({"indexId": REFUSED_INDEX, "documents": ["x"]}).to_string(),
+                    1,
+                    None,
+                ),
+            ])
+            .await;
+        assert_eq!(reported, ["poison", "refused"]);
+        let sent = f.sqs.sent();
+        let retry = &sent.iter().find(|m| m.queue_url == "retry").unwrap();
+        assert_eq!(
+            retry.delay_seconds,
+            Some(120),
+            "attempt before the round: 0 + (3 - 1) = 2"
+        );
+        let body: Value = serde_json::from_str(&retry.body).unwrap();
+        assert_eq!(
+            (body["attempt"].clone(), body["documents"].clone()),
+            (json!(3), json!(["wait-1"]))
+        );
+        assert_eq!(body["batchId"], "pending");
+        let report = &bodies(&sent, "failures")[0];
+        assert_eq!(
+            (report["status"].clone(), report["sourceMessageId"].clone()),
+            (json!("FAILED"), json!("failed"))
+        );
+        assert_eq!(report["batchId"], "failed");
+    }
+
+    #[tokio::test]
+    async fn a_bad_attribute_fails_its_document_and_no_healthy_message_is_reported() {
+        let f = fakes(queues());
+        let reported = f
+            .run(vec![
+                sqs_record("bad-attr", &batch(json!([{"documentId": "done-1", "attributes": {"colour": "red"}}, "done-2"]), json!({})), 1, None),
+                sqs_record("healthy", &batch(json!(["done-3"]), json!({})), 1, None),
+            ])
+            .await;
+        assert!(reported.is_empty(), "{reported:?}");
+        let report = &bodies(&f.sqs.sent(), "failures")[0];
+        assert_eq!(report["sourceMessageId"], "bad-attr");
+        assert_eq!(report["failed"][0]["status"], "INVALID_REQUEST");
+        assert_eq!(report["failed"][0]["code"], "InvalidAttributes");
+        assert_eq!(report["succeeded"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_republish_larger_than_the_queue_allows_is_split_into_parts_that_fit() {
+        let f = fakes(queues());
+        f.sqs.set_max_size("retry", 1024);
+        let ids: Vec<String> = (0..150).map(|i| format!("wait-{i:04}")).collect();
+        let reported = f
+            .run(vec![sqs_record(
+                "big",
+                &batch(json!(ids), json!({"ref": "r-9"})),
+                1,
+                None,
+            )])
+            .await;
+        assert!(reported.is_empty());
+        let parts = bodies(&f.sqs.sent(), "retry");
+        assert!(parts.len() > 1);
+        assert!(f.sqs.sent().iter().all(|m| m.body.len() <= 1024));
+        let mut seen: Vec<String> = parts
+            .iter()
+            .flat_map(|p| p["documents"].as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ids, "each pending document exactly once");
+        for (n, part) in parts.iter().enumerate() {
+            assert_eq!(part["batchId"], format!("big#{}", n + 1));
+            assert_eq!(part["ref"], "r-9");
+        }
+    }
+
+    #[tokio::test]
+    async fn with_a_bucket_a_large_republish_is_claim_checked_instead() {
+        let f = fakes(Config {
+            payload_bucket: Some("bucket".into()),
+            ..queues()
+        });
+        f.sqs.set_max_size("retry", 1024);
+        let ids: Vec<String> = (0..150).map(|i| format!("wait-{i:04}")).collect();
+        f.run(vec![sqs_record(
+            "big",
+            &batch(json!(ids), json!({})),
+            1,
+            None,
+        )])
+        .await;
+        let parts = bodies(&f.sqs.sent(), "retry");
+        assert_eq!(parts.len(), 1);
+        let reference = parts[0]["documentsRef"]["s3Uri"].as_str().unwrap();
+        assert_eq!(f.s3.json(reference).unwrap(), json!(ids));
+        // The next round reads it back.
+        let next = sqs_record("next", &parts[0].to_string(), 1, None);
+        f.run(vec![next]).await;
+        assert_eq!(bodies(&f.sqs.sent(), "retry").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn redelivery_mode_sets_the_visibility_timeout_to_the_backoff() {
+        let f = fakes(Config::default());
+        let reported = f
+            .run(vec![sqs_record(
+                "m",
+                &batch(json!(["wait-1"]), json!({})),
+                3,
+                None,
+            )])
+            .await;
+        assert_eq!(reported, ["m"]);
+        assert_eq!(
+            f.sqs.visibility_changes(),
+            vec![(STANDARD_ARN.to_string(), "handle-m".to_string(), 120)]
+        );
+    }
+
+    #[tokio::test]
+    async fn callback_batches_tell_their_execution() {
+        let f = fakes(queues());
+        let reported = f
+            .run(vec![
+                sqs_record(
+                    "ok",
+                    &batch(json!(["done-1"]), json!({"taskToken": "t-ok"})),
+                    1,
+                    None,
+                ),
+                sqs_record(
+                    "bad",
+                    &batch(json!(["bad-1"]), json!({"taskToken": "t-bad"})),
+                    1,
+                    None,
+                ),
+                sqs_record(
+                    "wait",
+                    &batch(json!(["wait-1"]), json!({"taskToken": "t-wait"})),
+                    1,
+                    None,
+                ),
+                sqs_record(
+                    "invalid",
+                    &json!({"taskToken": "t-invalid", "documents": []}).to_string(),
+                    1,
+                    None,
+                ),
+                sqs_record(
+                    "gone",
+                    &batch(json!(["wait-2"]), json!({"taskToken": "gone-1"})),
+                    1,
+                    None,
+                ),
+                sqs_record(
+                    "broken",
+                    &batch(json!(["wait-3"]), json!({"taskToken": "broken-1"})),
+                    1,
+                    None,
+                ),
+            ])
+            .await;
+        assert_eq!(
+            reported,
+            ["broken"],
+            "only a failed task call reports its message"
+        );
+        let calls = f.tasks.calls();
+        let of = |token: &str| {
+            calls
+                .iter()
+                .filter(|c| format!("{c:?}").contains(&format!("\"{token}\"")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            matches!(&of("t-ok")[..], [TaskCall::Heartbeat { .. }, TaskCall::Success { output, .. }] if output.contains("\"SUCCEEDED\"") && output.contains("\"batchId\":\"ok\""))
+        );
+        assert!(
+            matches!(&of("t-bad")[..], [TaskCall::Heartbeat { .. }, TaskCall::Failure { error, cause, .. }] if error == "DocumentsFailed" && cause.contains("bad-1"))
+        );
+        assert!(matches!(&of("t-wait")[..], [TaskCall::Heartbeat { .. }]));
+        assert!(
+            matches!(&of("t-invalid")[..], [TaskCall::Failure { error, .. }] if error == "ValidationError")
+        );
+        let retried: Vec<Value> = bodies(&f.sqs.sent(), "retry");
+        assert_eq!(
+            retried.len(),
+            1,
+            "the waiting batch is republished; the gone one is not"
+        );
+        assert_eq!(retried[0]["taskToken"], "t-wait");
+    }
+
+    #[tokio::test]
+    async fn finished_batches_put_one_completion_event() {
+        let f = fakes(Config {
+            event_bus_name: Some("bus".into()),
+            ..queues()
+        });
+        f.run(vec![
+            sqs_record("a", &batch(json!(["done-1"]), json!({"ref": 1})), 1, None),
+            sqs_record("b", &batch(json!(["bad-1"]), json!({})), 1, None),
+            sqs_record("c", &batch(json!(["wait-1"]), json!({})), 1, None),
+        ])
+        .await;
+        let events = f.events.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].detail_type, "Kendra Documents Indexed");
+        assert_eq!(events[1].detail_type, "Kendra Documents Failed");
+        let detail: Value = serde_json::from_str(&events[0].detail).unwrap();
+        assert!(detail.get("documents").is_none());
+        assert_eq!(
+            (
+                detail["ref"].clone(),
+                detail["batchId"].clone(),
+                detail["sourceMessageId"].clone()
+            ),
+            (json!(1), json!("a"), json!("a"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_completion_event_reports_its_message() {
+        let f = fakes(Config {
+            event_bus_name: Some("broken-bus".into()),
+            ..Config::default()
+        });
+        let reported = f
+            .run(vec![sqs_record(
+                "a",
+                &batch(json!(["done-1"]), json!({})),
+                1,
+                None,
+            )])
+            .await;
+        assert_eq!(reported, ["a"]);
+    }
+}
