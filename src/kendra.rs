@@ -26,17 +26,16 @@ pub struct KendraStatusSource {
 impl KendraStatusSource {
     /// The client for `sdk_config`, with throttling taken out of the SDK's retries.
     pub fn new(sdk_config: &aws_config::SdkConfig) -> KendraStatusSource {
-        let config = aws_sdk_kendra::config::Builder::from(sdk_config)
-            .retry_classifier(LeaveThrottlingToThePacer)
-            .build();
+        KendraStatusSource::from_conf(aws_sdk_kendra::config::Builder::from(sdk_config))
+    }
+
+    /// The client for `config` (tests bring their own endpoint and retry settings), with
+    /// throttling taken out of the SDK's retries.
+    pub fn from_conf(config: aws_sdk_kendra::config::Builder) -> KendraStatusSource {
+        let config = config.retry_classifier(LeaveThrottlingToThePacer).build();
         KendraStatusSource {
             client: Client::from_conf(config),
         }
-    }
-
-    /// Wraps a client built elsewhere (tests with their own retry settings).
-    pub fn from_client(client: Client) -> KendraStatusSource {
-        KendraStatusSource { client }
     }
 }
 

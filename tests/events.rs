@@ -40,6 +40,7 @@ fn every_event_file_has_an_expectation_and_parses_with_the_handlers_types() {
         default_index_id: Some(DEMO_INDEX),
         max_documents: 5000,
         max_attempts: 60,
+        max_attempts_limit: 10_000,
     };
     for name in &files {
         let expectation = expected
@@ -91,7 +92,7 @@ async fn every_event_file_gets_the_contracts_answer_from_the_handler() {
     .unwrap();
     let mut cfg = config();
     cfg.kendra_index_id = Some(DEMO_INDEX.to_string());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
 
     for (name, expectation) in expectations() {
         let event = read(&name);
@@ -99,7 +100,7 @@ async fn every_event_file_gets_the_contracts_answer_from_the_handler() {
         for id in document_ids(&event) {
             kendra.put_documents(DEMO_INDEX, &[id.as_str()]);
         }
-        let result = app.handle(event.clone(), None).await;
+        let result = app.handle(event.clone()).await;
         match expectation["kind"].as_str() {
             Some("direct") => {
                 let result = result.unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -19,7 +19,7 @@ async fn a_hundred_one_document_messages_cost_ten_calls() {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     kendra.put_documents(INDEX, &refs);
     kendra.clear_requests();
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let records = ids
         .iter()
         .enumerate()
@@ -28,11 +28,11 @@ async fn a_hundred_one_document_messages_cost_ten_calls() {
                 &format!("m{i}"),
                 &body(json!({"indexId": INDEX, "documents": [id]})),
                 1,
-                STANDARD_ARN,
+                None,
             )
         })
         .collect();
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let calls = kendra.requests();
     assert_eq!(calls.len(), 10);
@@ -45,34 +45,34 @@ async fn the_same_document_in_two_messages_is_checked_once_and_groups_stay_apart
     kendra.put_documents(INDEX, &["a", "b"]);
     kendra.put_documents(OTHER_INDEX, &["a"]);
     kendra.clear_requests();
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let records = vec![
         sqs_record(
             "m1",
             &body(json!({"indexId": INDEX, "documents": ["a", "b"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m2",
             &body(json!({"indexId": INDEX, "documents": ["a"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m3",
             &body(json!({"indexId": OTHER_INDEX, "documents": ["a"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m4",
             &body(json!({"indexId": INDEX, "operation": "DELETE", "documents": ["zzz"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let mut calls: Vec<(Option<String>, Vec<String>)> = kendra
         .requests()
@@ -94,29 +94,29 @@ async fn the_same_document_in_two_messages_is_checked_once_and_groups_stay_apart
 async fn a_poison_message_fails_alone() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["a"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let records = vec![
         sqs_record(
             "good",
             &body(json!({"indexId": INDEX, "documents": ["a"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
-        sqs_record("not-json", "{oops", 1, STANDARD_ARN),
+        sqs_record("not-json", "{oops", 1, None),
         sqs_record(
             "no-documents",
             &body(json!({"indexId": INDEX, "documents": []})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "bad-index",
             &body(json!({"indexId": "x", "documents": ["a"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(
         failures(&response),
         ["not-json", "no-documents", "bad-index"]
@@ -127,23 +127,22 @@ async fn a_poison_message_fails_alone() {
 async fn unfinished_messages_without_a_retry_queue_are_reported() {
     let kendra = kendra_local(5).await;
     kendra.put_documents(INDEX, &["slow"]);
-    let publisher = RecordingPublisher::default();
-    let app = app(&kendra, config(), publisher);
+    let app = app(&kendra, config());
     let records = vec![
         sqs_record(
             "pending",
             &body(json!({"indexId": INDEX, "documents": ["slow"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "done",
             &body(json!({"indexId": INDEX, "operation": "DELETE", "documents": ["gone"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(failures(&response), ["pending"]);
 }
 
@@ -155,35 +154,34 @@ async fn unfinished_messages_are_republished_with_backoff() {
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
     cfg.retry_delay_seconds = 10;
     cfg.retry_max_delay_seconds = 100;
-    let publisher = RecordingPublisher::default();
-    let app = app(&kendra, cfg, publisher);
+    let app = app(&kendra, cfg);
     let records = vec![
         // attempt before this round: 0 + (1 - 1) = 0 -> delay 10
         sqs_record(
             "first",
             &body(json!({"indexId": INDEX, "documents": ["slow"], "tag": "t1"})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         // attempt before: 2 + (2 - 1) = 3 -> delay min(100, 80) = 80
         sqs_record(
             "later",
             &body(json!({"indexId": INDEX, "documents": ["slow", "ok", "fail-x"], "attempt": 2})),
             2,
-            STANDARD_ARN,
+            None,
         ),
         // attempt before: 4 -> min(100, 160) = 100
         sqs_record(
             "capped",
             &body(json!({"indexId": INDEX, "documents": ["slow"], "attempt": 4})),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ];
     kendra.put_documents(INDEX, &["ok"]);
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
-    let sent = app_sent(&app);
+    let sent = app.sqs.sent();
     assert_eq!(sent.len(), 3);
     let by_tag = |attempt: u64| {
         sent.iter()
@@ -215,28 +213,22 @@ async fn unfinished_messages_are_republished_with_backoff() {
     );
 }
 
-fn app_sent<S: kendra_waiter::checker::StatusSource>(
-    app: &kendra_waiter::App<S, RecordingPublisher>,
-) -> Vec<kendra_waiter::publish::OutgoingMessage> {
-    app.publisher().sent()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_republish_is_reported() {
     let kendra = kendra_local(5).await;
     kendra.put_documents(INDEX, &["slow"]);
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/broken".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let records = vec![sqs_record(
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["slow"]})),
         1,
-        STANDARD_ARN,
+        None,
     )];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(failures(&response), ["m1"]);
-    assert_eq!(app_sent(&app).len(), 1, "the send was tried");
+    assert_eq!(app.sqs.sent().len(), 1, "the send was tried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +238,7 @@ async fn exhausted_attempts_count_redeliveries_and_report_failures() {
     let mut cfg = config();
     cfg.failure_queue_url = Some("http://sqs.local/123/failures".into());
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     // attempt 1 in the body, received 3 times: 3 rounds done; this is the 4th of 4.
     let records = vec![sqs_record(
         "m1",
@@ -255,14 +247,14 @@ async fn exhausted_attempts_count_redeliveries_and_report_failures() {
                       "failed": [{"documentId": "earlier", "status": "FAILED"}]}),
         ),
         3,
-        STANDARD_ARN,
+        None,
     )];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(
         failures(&response).is_empty(),
         "finished messages are acknowledged"
     );
-    let sent = app_sent(&app);
+    let sent = app.sqs.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].queue_url, "http://sqs.local/123/failures");
     assert_eq!(sent[0].delay_seconds, None);
@@ -285,14 +277,14 @@ async fn a_failed_failure_report_is_reported() {
     kendra.put_documents(INDEX, &["fail-1"]);
     let mut cfg = config();
     cfg.failure_queue_url = Some("http://sqs.local/123/broken-failures".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let records = vec![sqs_record(
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["fail-1"]})),
         1,
-        STANDARD_ARN,
+        None,
     )];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(failures(&response), ["m1"]);
 }
 
@@ -300,16 +292,16 @@ async fn a_failed_failure_report_is_reported() {
 async fn finished_failures_without_a_failure_queue_are_acknowledged() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["fail-1"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let records = vec![sqs_record(
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["fail-1"]})),
         1,
-        STANDARD_ARN,
+        None,
     )];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty());
-    assert!(app_sent(&app).is_empty());
+    assert!(app.sqs.sent().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,28 +309,28 @@ async fn a_refused_index_reports_every_message_for_it() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["a"]);
     let unknown = "ffffffffffffffffffffffffffffffffffff";
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let records = vec![
         sqs_record(
             "m1",
             &body(json!({"indexId": unknown, "documents": ["x"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m2",
             &body(json!({"indexId": INDEX, "documents": ["a"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m3",
             &body(json!({"indexId": unknown, "documents": ["y"]})),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(failures(&response), ["m1", "m3"]);
 }
 
@@ -349,16 +341,16 @@ async fn transient_failures_leave_messages_unfinished_not_failed() {
     kendra.fail_next(100, FaultKind::Throttling);
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let records = vec![sqs_record(
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["a"]})),
         1,
-        STANDARD_ARN,
+        None,
     )];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty());
-    let sent = app_sent(&app);
+    let sent = app.sqs.sent();
     assert_eq!(sent.len(), 1, "republished for a later try");
     let republished: Value = serde_json::from_str(&sent[0].body).unwrap();
     assert_eq!(republished["counts"], json!({"ERROR": 1}));
@@ -371,16 +363,14 @@ async fn fifo_groups_stop_at_their_first_reported_message() {
     kendra.put_documents(INDEX, &["slow"]);
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let fifo = |id: &str, group: &str, documents: Value| {
-        let mut record = sqs_record(
+        sqs_record(
             id,
             &body(json!({"indexId": INDEX, "operation": "DELETE", "documents": documents})),
             1,
-            FIFO_ARN,
-        );
-        record["attributes"]["MessageGroupId"] = json!(group);
-        record
+            Some(group),
+        )
     };
     let mut slow = fifo("g1-m1", "g1", json!(["slow"]));
     slow["body"] = json!(body(json!({"indexId": INDEX, "documents": ["slow"]})));
@@ -392,10 +382,10 @@ async fn fifo_groups_stop_at_their_first_reported_message() {
         fifo("g2-m3", "g2", json!(["gone-3"])), // behind it: reported
         fifo("g3-m1", "g3", json!(["gone-4"])),
     ];
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert_eq!(failures(&response), ["g1-m1", "g1-m2", "g2-m2", "g2-m3"]);
     assert!(
-        app_sent(&app).is_empty(),
+        app.sqs.sent().is_empty(),
         "RETRY_QUEUE_URL is not used for FIFO sources"
     );
 }
@@ -403,12 +393,12 @@ async fn fifo_groups_stop_at_their_first_reported_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_are_not_sqs_fail_whole() {
     let kendra = kendra_local(0).await;
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let good = sqs_record(
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["a"]})),
         1,
-        STANDARD_ARN,
+        None,
     );
     let mut s3 = good.clone();
     s3["eventSource"] = json!("aws:s3");
@@ -423,7 +413,7 @@ async fn events_that_are_not_sqs_fail_whole() {
         sqs_event(vec![]),
         json!({"Records": "nope"}),
     ] {
-        let error = app.handle(event.clone(), None).await.unwrap_err();
+        let error = app.handle(event.clone()).await.unwrap_err();
         assert_eq!(error.error_type(), "ValidationError", "{event}");
     }
     assert!(kendra.requests().is_empty());
@@ -432,10 +422,20 @@ async fn events_that_are_not_sqs_fail_whole() {
 /// A queue that never answers.
 struct HangingPublisher;
 
+#[async_trait::async_trait]
 impl kendra_waiter::publish::Publisher for HangingPublisher {
     async fn send_message(
         &self,
         _: kendra_waiter::publish::OutgoingMessage,
+    ) -> Result<(), kendra_waiter::publish::PublishError> {
+        std::future::pending().await
+    }
+
+    async fn change_message_visibility(
+        &self,
+        _: &str,
+        _: &str,
+        _: u32,
     ) -> Result<(), kendra_waiter::publish::PublishError> {
         std::future::pending().await
     }
@@ -448,7 +448,7 @@ async fn a_send_that_never_answers_is_reported_before_the_deadline() {
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
     cfg.deadline_margin = std::time::Duration::from_millis(300);
-    let app = app(&kendra, cfg, HangingPublisher);
+    let app = app_with_sqs(&kendra, cfg, Some(Box::new(HangingPublisher)));
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -458,10 +458,10 @@ async fn a_send_that_never_answers_is_reported_before_the_deadline() {
         "m1",
         &body(json!({"indexId": INDEX, "documents": ["slow"]})),
         1,
-        STANDARD_ARN,
+        None,
     )];
     let response = app
-        .handle(sqs_event(records), Some(now_ms + 1000))
+        .handle_until(sqs_event(records), now_ms + 1000)
         .await
         .unwrap();
     assert!(
@@ -479,7 +479,7 @@ async fn republishes_go_out_in_batches_of_ten() {
     kendra.put_documents(INDEX, &refs);
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let records = ids
         .iter()
         .enumerate()
@@ -488,14 +488,14 @@ async fn republishes_go_out_in_batches_of_ten() {
                 &format!("m{i}"),
                 &body(json!({"indexId": INDEX, "documents": [id]})),
                 1,
-                STANDARD_ARN,
+                None,
             )
         })
         .collect();
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
-    let mut batches = app.publisher().batches.lock().unwrap().clone();
+    let mut batches = app.sqs.batches();
     batches.sort();
     assert_eq!(batches, [5, 10, 10]);
-    assert_eq!(app_sent(&app).len(), 25);
+    assert_eq!(app.sqs.sent().len(), 25);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -54,25 +54,22 @@ async fn republished_and_reported_messages_arrive_as_the_contract_says() {
     cfg.retry_queue_url = Some(check_queue.clone());
     cfg.retry_delay_seconds = 0;
     cfg.failure_queue_url = Some(failure_queue.clone());
-    let publisher = RecordingSqs {
+    let publisher = Arc::new(RecordingSqs {
         inner: SqsPublisher::new(sqs.clone()),
         sent: Mutex::new(Vec::new()),
-    };
-    let app = app(&kendra, cfg, publisher);
+    });
+    let app = app_with_sqs(&kendra, cfg, Some(Box::new(publisher.clone())));
     let event = sqs_event(vec![sqs_record(
         "m1",
         &json!({"indexId": INDEX, "documents": ["stuck-1", "done"], "operation": "PUT",
                 "failed": [{"documentId": "old", "status": "FAILED"}], "attempt": 1, "ref": "r-1"})
         .to_string(),
         2,
-        STANDARD_ARN,
+        None,
     )]);
-    let response = app.handle(event, None).await.unwrap();
+    let response = app.handle(event).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
-    assert_eq!(
-        app.publisher().sent.lock().unwrap()[0].delay_seconds,
-        Some(0)
-    );
+    assert_eq!(publisher.sent.lock().unwrap()[0].delay_seconds, Some(0));
 
     let received = receive(&sqs, &check_queue, 1).await;
     assert_eq!(received.len(), 1);
@@ -92,14 +89,14 @@ async fn republished_and_reported_messages_arrive_as_the_contract_says() {
     let mut cfg = config();
     cfg.retry_queue_url = Some(delayed_queue.clone());
     cfg.retry_delay_seconds = 1;
-    let app2 = common::app(&kendra, cfg, SqsPublisher::new(sqs.clone()));
+    let app2 = common::app_with_sqs(&kendra, cfg, Some(Box::new(SqsPublisher::new(sqs.clone()))));
     let event = sqs_event(vec![sqs_record(
         "m2",
         &json!({"indexId": INDEX, "documents": ["stuck-1"], "attempt": 1}).to_string(),
         1,
-        STANDARD_ARN,
+        None,
     )]);
-    assert!(failures(&app2.handle(event, None).await.unwrap()).is_empty());
+    assert!(failures(&app2.handle(event).await.unwrap()).is_empty());
     assert!(
         receive(&sqs, &delayed_queue, 0).await.is_empty(),
         "a delayed message is not visible at once"
@@ -113,9 +110,9 @@ async fn republished_and_reported_messages_arrive_as_the_contract_says() {
         "m3",
         &json!({"indexId": INDEX, "documents": ["fail-1"]}).to_string(),
         1,
-        STANDARD_ARN,
+        None,
     )]);
-    let response = app.handle(event, None).await.unwrap();
+    let response = app.handle(event).await.unwrap();
     assert!(failures(&response).is_empty(), "acknowledged once reported");
     let reports = receive(&sqs, &failure_queue, 1).await;
     assert_eq!(reports.len(), 1);
@@ -136,28 +133,28 @@ async fn a_send_to_a_missing_queue_becomes_a_batch_item_failure() {
     kendra.put_documents(INDEX, &["slow"]);
     let mut cfg = config();
     cfg.retry_queue_url = Some(format!("{}/123456789012/no-such-queue", moto.endpoint));
-    let app = app(&kendra, cfg, SqsPublisher::new(sqs.clone()));
+    let app = app_with_sqs(&kendra, cfg, Some(Box::new(SqsPublisher::new(sqs.clone()))));
     let event = sqs_event(vec![
         sqs_record(
             "m1",
             &json!({"indexId": INDEX, "documents": ["slow"]}).to_string(),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m2",
             &json!({"indexId": INDEX, "operation": "DELETE", "documents": ["gone"]}).to_string(),
             1,
-            STANDARD_ARN,
+            None,
         ),
         sqs_record(
             "m3",
             &json!({"indexId": INDEX, "documents": ["slow"], "n": 3}).to_string(),
             1,
-            STANDARD_ARN,
+            None,
         ),
     ]);
-    let response = tokio::time::timeout(Duration::from_secs(60), app.handle(event, None))
+    let response = tokio::time::timeout(Duration::from_secs(60), app.handle(event))
         .await
         .expect("answers")
         .unwrap();
@@ -180,16 +177,16 @@ async fn a_batch_of_republished_messages_arrives_whole() {
     let mut cfg = config();
     cfg.retry_queue_url = Some(check_queue.clone());
     cfg.retry_delay_seconds = 0;
-    let app = app(&kendra, cfg, SqsPublisher::new(sqs.clone()));
+    let app = app_with_sqs(&kendra, cfg, Some(Box::new(SqsPublisher::new(sqs.clone()))));
     let records = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
             let body = json!({"indexId": INDEX, "documents": [id], "n": i}).to_string();
-            sqs_record(&format!("m{i}"), &body, 1, STANDARD_ARN)
+            sqs_record(&format!("m{i}"), &body, 1, None)
         })
         .collect();
-    let response = app.handle(sqs_event(records), None).await.unwrap();
+    let response = app.handle(sqs_event(records)).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let mut received = Vec::new();
     for _ in 0..5 {

@@ -15,16 +15,16 @@ use serde_json::{Value, json};
 async fn put_loops_until_succeeded() {
     let kendra = kendra_local(2).await;
     kendra.put_documents(INDEX, &["a", "b", "c"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
-    let batch = json!({"indexId": INDEX, "documents": ["a", {"documentId": "b", "attributes": {"v": 2}}, "c", "a"], "ticket": 7});
+    let app = app(&kendra, config());
+    let batch = json!({"indexId": INDEX, "documents": ["a", {"documentId": "b", "attributes": {"version": 2}}, "c", "a"], "ticket": 7});
 
-    let first = app.handle(batch, None).await.unwrap();
+    let first = app.handle(batch).await.unwrap();
     assert_eq!(first["status"], "PENDING");
     assert_eq!(first["attempt"], 1);
     assert_eq!(first["counts"], json!({"PROCESSING": 3}));
     assert_eq!(
         first["documents"],
-        json!(["a", {"documentId": "b", "attributes": {"v": 2}}, "c"])
+        json!(["a", {"documentId": "b", "attributes": {"version": 2}}, "c"])
     );
 
     let (last, rounds) = run_to_end(&app, first, 10).await;
@@ -41,7 +41,7 @@ async fn put_loops_until_succeeded() {
 async fn a_failed_document_ends_the_loop_as_failed() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["ok-1", "fail-1"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let (last, _) = run_to_end(
         &app,
         json!({"indexId": INDEX, "documents": ["ok-1", "fail-1"]}),
@@ -63,10 +63,10 @@ async fn delete_waits_for_not_found() {
     let kendra = kendra_local(1).await;
     kendra.put_documents(INDEX, &["x", "y"]);
     kendra.delete_documents(INDEX, &["x", "y"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let batch =
         json!({"indexId": INDEX, "operation": "DELETE", "documents": ["x", "y", "never-there"]});
-    let first = app.handle(batch, None).await.unwrap();
+    let first = app.handle(batch).await.unwrap();
     assert_eq!(first["status"], "PENDING");
     assert_eq!(
         first["succeeded"], 1,
@@ -82,9 +82,9 @@ async fn per_document_errors_and_unknown_statuses() {
     let kendra = kendra_local(0).await;
     let ids = ["error-invalid-1", "error-internal-1", "status-BRAND_NEW-1"];
     kendra.put_documents(INDEX, &ids);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let result = app
-        .handle(json!({"indexId": INDEX, "documents": ids}), None)
+        .handle(json!({"indexId": INDEX, "documents": ids}))
         .await
         .unwrap();
     assert_eq!(result["status"], "PENDING");
@@ -101,7 +101,7 @@ async fn per_document_errors_and_unknown_statuses() {
 async fn documents_that_never_finish_time_out() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["stuck-1", "fine"]);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let (last, rounds) = run_to_end(
         &app,
         json!({"indexId": INDEX, "documents": ["stuck-1", "fine"], "maxAttempts": 3}),
@@ -123,8 +123,8 @@ async fn the_index_comes_from_the_configuration() {
     kendra.put_documents(OTHER_INDEX, &["a"]);
     let mut cfg = config();
     cfg.kendra_index_id = Some(OTHER_INDEX.to_string());
-    let app = app(&kendra, cfg, RecordingPublisher::default());
-    let result = app.handle(json!({"documents": ["a"]}), None).await.unwrap();
+    let app = app(&kendra, cfg);
+    let result = app.handle(json!({"documents": ["a"]})).await.unwrap();
     assert_eq!(result["status"], "SUCCEEDED");
     assert_eq!(result["indexId"], OTHER_INDEX);
     let calls = kendra.requests();
@@ -134,10 +134,10 @@ async fn the_index_comes_from_the_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_index_is_a_kendra_request_error() {
     let kendra = kendra_local(0).await;
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let unknown = "ffffffffffffffffffffffffffffffffffff";
     let error = app
-        .handle(json!({"indexId": unknown, "documents": ["a"]}), None)
+        .handle(json!({"indexId": unknown, "documents": ["a"]}))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "KendraRequestError");
@@ -157,9 +157,9 @@ async fn an_unknown_index_is_a_kendra_request_error() {
 async fn access_denied_is_a_kendra_request_error() {
     let kendra = kendra_local(0).await;
     kendra.fail_next(1, FaultKind::AccessDenied);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let error = app
-        .handle(json!({"indexId": INDEX, "documents": ["a"]}), None)
+        .handle(json!({"indexId": INDEX, "documents": ["a"]}))
         .await
         .unwrap_err();
     assert!(
@@ -172,23 +172,27 @@ async fn access_denied_is_a_kendra_request_error() {
 async fn throttling_past_the_sdk_retries_is_kendra_unavailable() {
     let kendra = kendra_local(0).await;
     kendra.fail_next(100, FaultKind::Throttling);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let error = app
-        .handle(json!({"indexId": INDEX, "documents": ["a", "b"]}), None)
+        .handle(json!({"indexId": INDEX, "documents": ["a", "b"]}))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "KendraUnavailable");
     let calls = kendra.requests().len();
-    assert_eq!(calls, 3, "one call, retried by the SDK to its 3 attempts");
+    assert_eq!(
+        calls,
+        1 + kendra_waiter::checker::MAX_REQUEUES_WITHOUT_CUTOFF as usize,
+        "throttling is not retried by the SDK: the checker puts the call back, a bounded number of times without a deadline"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_past_the_sdk_retries_are_kendra_unavailable() {
     let kendra = kendra_local(0).await;
     kendra.fail_next(100, FaultKind::InternalServer);
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let error = app
-        .handle(json!({"indexId": INDEX, "documents": ["a"]}), None)
+        .handle(json!({"indexId": INDEX, "documents": ["a"]}))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "KendraUnavailable");
@@ -200,13 +204,13 @@ async fn some_calls_failing_transiently_leave_their_documents_pending() {
     let ids: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     kendra.put_documents(INDEX, &refs);
-    // With one call at a time, the first call takes all three throttles (its SDK retries).
-    kendra.fail_next(3, FaultKind::Throttling);
+    // With one call at a time, the first call takes all three 500s (its SDK attempts).
+    kendra.fail_next(3, FaultKind::InternalServer);
     let mut cfg = config();
     cfg.kendra_max_concurrency = 1;
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let result = app
-        .handle(json!({"indexId": INDEX, "documents": ids}), None)
+        .handle(json!({"indexId": INDEX, "documents": ids}))
         .await
         .unwrap();
     assert_eq!(result["status"], "PENDING");
@@ -227,10 +231,10 @@ async fn calls_carry_at_most_ten_documents_and_respect_the_concurrency_limit() {
     kendra.put_documents(INDEX, &refs);
     let mut cfg = config();
     cfg.kendra_max_concurrency = 4;
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     kendra.clear_requests();
     let result = app
-        .handle(json!({"indexId": INDEX, "documents": ids}), None)
+        .handle(json!({"indexId": INDEX, "documents": ids}))
         .await
         .unwrap();
     assert_eq!(result["succeeded"], 500);
@@ -250,8 +254,8 @@ async fn the_rate_cap_spaces_call_starts() {
     let ids: Vec<String> = (0..100).map(|i| format!("doc-{i}")).collect();
     let mut cfg = config();
     cfg.kendra_max_rps = Some(50.0);
-    let app = app(&kendra, cfg, RecordingPublisher::default());
-    app.handle(json!({"indexId": INDEX, "documents": ids}), None)
+    let app = app(&kendra, cfg);
+    app.handle(json!({"indexId": INDEX, "documents": ids}))
         .await
         .unwrap();
     let calls = kendra.requests();
@@ -275,7 +279,7 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
     });
     let mut cfg = config();
     cfg.deadline_margin = Duration::from_millis(300);
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -284,10 +288,7 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
     let ids: Vec<String> = (0..25).map(|i| format!("doc-{i}")).collect();
     let started = Instant::now();
     let result = app
-        .handle(
-            json!({"indexId": INDEX, "documents": ids}),
-            Some(deadline_ms),
-        )
+        .handle_until(json!({"indexId": INDEX, "documents": ids}), deadline_ms)
         .await
         .unwrap();
     let elapsed = started.elapsed();
@@ -304,15 +305,15 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_time_left_is_pending_with_every_document_unchecked() {
     let kendra = kendra_local(0).await;
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
     let result = app
-        .handle(
+        .handle_until(
             json!({"indexId": INDEX, "documents": ["a", "b"]}),
-            Some(now_ms + 100),
+            now_ms + 100,
         )
         .await
         .unwrap();
@@ -324,14 +325,14 @@ async fn no_time_left_is_pending_with_every_document_unchecked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_errors_make_no_call() {
     let kendra = kendra_local(0).await;
-    let app = app(&kendra, config(), RecordingPublisher::default());
+    let app = app(&kendra, config());
     for bad in [
         json!({"indexId": INDEX}),
         json!({"indexId": "short", "documents": ["a"]}),
         json!("just a string"),
         json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 0}),
     ] {
-        let error = app.handle(bad.clone(), None).await.unwrap_err();
+        let error = app.handle(bad.clone()).await.unwrap_err();
         assert_eq!(error.error_type(), "ValidationError", "{bad}");
     }
     assert!(kendra.requests().is_empty());
@@ -342,10 +343,10 @@ async fn validation_errors_make_no_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn randomized_batches_lose_nothing() {
     let kendra = kendra_local(1).await;
-    let mut rng = Rng(20261128);
+    let mut rng = kendra_local::rng::SplitMix64::new(20261128);
     let mut cfg = config();
     cfg.kendra_max_concurrency = 3;
-    let app = app(&kendra, cfg, RecordingPublisher::default());
+    let app = app(&kendra, cfg);
     for batch_no in 0..40 {
         let n = 1 + rng.below(40) as usize;
         let mut documents = Vec::new();

@@ -5,17 +5,21 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_kendra::config::retry::RetryConfig;
 use aws_sdk_kendra::config::{BehaviorVersion, Credentials, Region};
 use kendra_local::KendraLocal;
-use kendra_waiter::App;
 use kendra_waiter::config::Config;
 use kendra_waiter::kendra::KendraStatusSource;
 use kendra_waiter::publish::{OutgoingMessage, PublishError, Publisher, SqsPublisher};
-use serde_json::{Value, json};
+use kendra_waiter::testing::{MemoryStore, RecordingEvents, RecordingPublisher, RecordingTasks};
+use kendra_waiter::{App, Edges, Error, Request};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[allow(unused_imports)]
+pub use kendra_waiter::testing::{failures, sqs_event};
 
 pub const INDEX: &str = "0123456789abcdef0123456789abcdef0123";
 pub const OTHER_INDEX: &str = "abcdefabcdefabcdefabcdefabcdefabcdef";
@@ -28,15 +32,16 @@ fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(20))
 }
 
-pub fn kendra_client(endpoint: &str) -> aws_sdk_kendra::Client {
-    let config = aws_sdk_kendra::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .retry_config(retry_config())
-        .build();
-    aws_sdk_kendra::Client::from_conf(config)
+/// The function's Kendra edge, pointed at `endpoint` with quick retries.
+pub fn kendra_source(endpoint: &str) -> KendraStatusSource {
+    KendraStatusSource::from_conf(
+        aws_sdk_kendra::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(endpoint)
+            .retry_config(retry_config()),
+    )
 }
 
 pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
@@ -63,55 +68,61 @@ pub async fn kendra_local(checks: u32) -> KendraLocal {
     .expect("kendra-local starts")
 }
 
-pub fn app<P: Publisher>(
+/// The function wired to kendra-local, with in-memory SQS, S3, Step Functions and
+/// EventBridge that record what they are asked (`sqs` may be replaced by a real client).
+pub struct Harness {
+    pub app: App,
+    pub sqs: Arc<RecordingPublisher>,
+    pub s3: Arc<MemoryStore>,
+    pub tasks: Arc<RecordingTasks>,
+    pub events: Arc<RecordingEvents>,
+}
+
+impl Harness {
+    /// One invocation without a deadline.
+    pub async fn handle(&self, event: Value) -> Result<Value, Error> {
+        self.app
+            .handle(event, &Request::unbounded("test-request"))
+            .await
+    }
+
+    /// One invocation whose deadline is `deadline_ms` (milliseconds since the epoch).
+    pub async fn handle_until(&self, event: Value, deadline_ms: u64) -> Result<Value, Error> {
+        let request = Request {
+            request_id: "test-request".to_string(),
+            deadline_ms: Some(deadline_ms),
+        };
+        self.app.handle(event, &request).await
+    }
+}
+
+pub fn app(kendra: &KendraLocal, config: Config) -> Harness {
+    app_with_sqs(kendra, config, None)
+}
+
+/// Like [`app`], with `sqs` in place of the recording queue.
+pub fn app_with_sqs(
     kendra: &KendraLocal,
     config: Config,
-    publisher: P,
-) -> App<KendraStatusSource, P> {
-    App::new(
-        config,
-        KendraStatusSource::new(kendra_client(&kendra.endpoint())),
-        publisher,
-    )
-}
-
-/// A publisher that records every message and answers from a script: messages to a queue
-/// URL containing "broken" fail.
-#[derive(Default)]
-pub struct RecordingPublisher {
-    pub sent: Mutex<Vec<OutgoingMessage>>,
-    /// Entries of each `send_message_batch` call.
-    pub batches: Mutex<Vec<usize>>,
-}
-
-impl RecordingPublisher {
-    pub fn sent(&self) -> Vec<OutgoingMessage> {
-        self.sent.lock().unwrap().clone()
-    }
-}
-
-impl Publisher for RecordingPublisher {
-    async fn send_message(&self, message: OutgoingMessage) -> Result<(), PublishError> {
-        self.sent.lock().unwrap().push(message.clone());
-        if message.queue_url.contains("broken") {
-            return Err(PublishError {
-                queue_url: message.queue_url,
-                reason: "scripted failure".into(),
-            });
-        }
-        Ok(())
-    }
-
-    async fn send_message_batch(
-        &self,
-        messages: Vec<OutgoingMessage>,
-    ) -> Vec<Result<(), PublishError>> {
-        self.batches.lock().unwrap().push(messages.len());
-        let mut results = Vec::new();
-        for message in messages {
-            results.push(self.send_message(message).await);
-        }
-        results
+    sqs: Option<Box<dyn Publisher>>,
+) -> Harness {
+    let recording = Arc::new(RecordingPublisher::default());
+    let s3 = Arc::new(MemoryStore::default());
+    let tasks = Arc::new(RecordingTasks::default());
+    let events = Arc::new(RecordingEvents::default());
+    let edges = Edges {
+        kendra: Box::new(kendra_source(&kendra.endpoint())),
+        sqs: sqs.unwrap_or_else(|| Box::new(recording.clone())),
+        s3: Box::new(s3.clone()),
+        tasks: Box::new(tasks.clone()),
+        events: Box::new(events.clone()),
+    };
+    Harness {
+        app: App::new(config, edges),
+        sqs: recording,
+        s3,
+        tasks,
+        events,
     }
 }
 
@@ -119,9 +130,10 @@ impl Publisher for RecordingPublisher {
 /// requested `DelaySeconds` and what a consumer receives.
 pub struct RecordingSqs {
     pub inner: SqsPublisher,
-    pub sent: Mutex<Vec<OutgoingMessage>>,
+    pub sent: std::sync::Mutex<Vec<OutgoingMessage>>,
 }
 
+#[async_trait::async_trait]
 impl Publisher for RecordingSqs {
     async fn send_message(&self, message: OutgoingMessage) -> Result<(), PublishError> {
         self.sent.lock().unwrap().push(message.clone());
@@ -135,57 +147,37 @@ impl Publisher for RecordingSqs {
         self.sent.lock().unwrap().extend(messages.iter().cloned());
         self.inner.send_message_batch(messages).await
     }
+
+    async fn maximum_message_size(&self, queue_url: &str) -> usize {
+        self.inner.maximum_message_size(queue_url).await
+    }
+
+    async fn change_message_visibility(
+        &self,
+        queue_arn: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), PublishError> {
+        self.inner
+            .change_message_visibility(queue_arn, receipt_handle, seconds)
+            .await
+    }
 }
 
 pub fn config() -> Config {
     Config::default()
 }
 
-/// An SQS record as Lambda's event source mapping builds it.
-pub fn sqs_record(message_id: &str, body: &str, receive_count: u32, arn: &str) -> Value {
-    json!({
-        "messageId": message_id,
-        "receiptHandle": format!("handle-{message_id}"),
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": receive_count.to_string(),
-            "SentTimestamp": "1700000000000",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1700000000001"
-        },
-        "messageAttributes": {},
-        "md5OfBody": "0",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1"
-    })
-}
-
-pub const STANDARD_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:kendra-waiter-check";
-pub const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:kendra-waiter-check.fifo";
-
-pub fn sqs_event(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
-}
-
-pub fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .expect("batchItemFailures is a list")
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect()
+/// An SQS record of a standard queue (`group` None) or of a FIFO queue's message group.
+pub fn sqs_record(message_id: &str, body: &str, receive_count: u32, group: Option<&str>) -> Value {
+    kendra_waiter::testing::sqs_record(message_id, body, receive_count, group)
 }
 
 /// Runs a direct batch through rounds until it is no longer PENDING; returns the last
 /// result and the number of rounds.
-pub async fn run_to_end<P: Publisher>(
-    app: &App<KendraStatusSource, P>,
-    mut batch: Value,
-    max_rounds: usize,
-) -> (Value, usize) {
+pub async fn run_to_end(app: &Harness, mut batch: Value, max_rounds: usize) -> (Value, usize) {
     for round in 1..=max_rounds {
-        let result = app.handle(batch, None).await.expect("round succeeds");
+        let result = app.handle(batch).await.expect("round succeeds");
         if result["status"] != "PENDING" {
             return (result, round);
         }
@@ -248,22 +240,5 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A small seeded generator (splitmix64) so randomized tests are reproducible.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
