@@ -13,7 +13,10 @@ from typing import Any
 
 import yaml
 
-from .common import TEMPLATE_PATH, HarnessError
+from .common import ASL_PATH, REPO, TEMPLATE_PATH, HarnessError
+
+# The wait loop's DefinitionUri, as template.yaml writes it.
+WAIT_LOOP_URI = ASL_PATH.relative_to(REPO).as_posix()
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -74,13 +77,16 @@ def queue_retention(name: str) -> int:
     return int(resource_properties(name).get("MessageRetentionPeriod", 345600))
 
 
-def state_machine_properties() -> dict:
-    """The one state machine resource: Type, DefinitionUri, DefinitionSubstitutions."""
+def state_machine_properties(definition_uri: str = WAIT_LOOP_URI) -> dict:
+    """The state machine resource whose DefinitionUri is ``definition_uri`` (the wait loop by
+    default): Type, DefinitionUri, DefinitionSubstitutions, ..."""
     machines = [
-        r["Properties"] for r in template()["Resources"].values() if r.get("Type") == "AWS::Serverless::StateMachine"
+        r["Properties"]
+        for r in template()["Resources"].values()
+        if r.get("Type") == "AWS::Serverless::StateMachine" and r.get("Properties", {}).get("DefinitionUri") == definition_uri
     ]
     if len(machines) != 1:
-        raise HarnessError(f"template.yaml: expected one AWS::Serverless::StateMachine, found {len(machines)}")
+        raise HarnessError(f"template.yaml: expected one AWS::Serverless::StateMachine with DefinitionUri {definition_uri}, found {len(machines)}")
     return machines[0]
 
 
