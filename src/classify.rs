@@ -154,6 +154,15 @@ impl Round {
     }
 }
 
+/// Where one round put a batch's documents.
+#[derive(Default)]
+struct Sorted<'o> {
+    counts: BTreeMap<&'o str, u64>,
+    pending: Vec<Value>,
+    succeeded: u64,
+    failed_now: u64,
+}
+
 /// Folds one round's observations into the batch's result. `observations[i]` is what was
 /// seen of `batch.documents[i]`. Every document lands in exactly one of `documents`,
 /// `failed` or `succeeded`: that is the contract's "nothing is lost".
@@ -170,72 +179,84 @@ pub fn fold_round(batch: Batch, observations: &[&Observation]) -> Round {
         mut fields,
     } = batch;
     let attempt = attempt.saturating_add(1);
-    let timed_out = attempt >= max_attempts;
-
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut pending = Vec::new();
-    let (mut succeeded, mut failed_now) = (0u64, 0u64);
-    for (document, observation) in documents.into_iter().zip(observations) {
-        *counts.entry(observation.count_key()).or_default() += 1;
-        match classify(operation, observation) {
-            Verdict::Succeeded => succeeded += 1,
-            Verdict::Failed {
-                status,
-                code,
-                reason,
-            } => {
-                failed_now += 1;
-                failed.push(failure(&document.key.document_id, &status, code, reason));
-            }
-            Verdict::Pending if timed_out => {
-                failed_now += 1;
-                let reason = format!("{} after {attempt} attempts", observation.last_seen());
-                failed.push(failure(
-                    &document.key.document_id,
-                    "TIMED_OUT",
-                    None,
-                    Some(reason),
-                ));
-            }
-            Verdict::Pending => pending.push(document.original),
-        }
-    }
-
-    let status = if !pending.is_empty() {
+    let sorted = sort_documents(
+        operation,
+        documents,
+        observations,
+        (attempt >= max_attempts).then_some(attempt),
+        &mut failed,
+    );
+    let status = if !sorted.pending.is_empty() {
         BatchStatus::Pending
     } else if failed.is_empty() {
         BatchStatus::Succeeded
     } else {
         BatchStatus::Failed
     };
-    let pending_count = pending.len() as u64;
-    let has_failures = !failed.is_empty();
-    let counts: Map<String, Value> = counts
+    let round = Round {
+        result: Map::new(),
+        status,
+        succeeded: sorted.succeeded,
+        failed: sorted.failed_now,
+        pending: sorted.pending.len() as u64,
+        has_failures: !failed.is_empty(),
+    };
+    let counts: Map<String, Value> = sorted
+        .counts
         .into_iter()
         .map(|(key, n)| (key.to_string(), Value::from(n)))
         .collect();
-
     fields.insert("indexId".into(), Value::String(index_id));
     fields.insert("operation".into(), operation.as_str().into());
     fields.insert("attempt".into(), attempt.into());
     fields.insert("maxAttempts".into(), max_attempts.into());
     fields.insert("status".into(), status.as_str().into());
-    fields.insert("documents".into(), Value::Array(pending));
-    fields.insert(
-        "succeeded".into(),
-        succeeded_before.saturating_add(succeeded).into(),
-    );
+    fields.insert("documents".into(), Value::Array(sorted.pending));
+    let succeeded = succeeded_before.saturating_add(sorted.succeeded);
+    fields.insert("succeeded".into(), succeeded.into());
     fields.insert("failed".into(), Value::Array(failed));
     fields.insert("counts".into(), Value::Object(counts));
-
     Round {
         result: fields,
-        status,
-        succeeded,
-        failed: failed_now,
-        pending: pending_count,
-        has_failures,
+        ..round
     }
+}
+
+/// Classifies each document; failures are appended to `failed`. With `timed_out_at` (the
+/// last attempt), what is still pending fails as `TIMED_OUT`.
+fn sort_documents<'o>(
+    operation: crate::batch::Operation,
+    documents: Vec<crate::batch::Document>,
+    observations: &[&'o Observation],
+    timed_out_at: Option<u64>,
+    failed: &mut Vec<Value>,
+) -> Sorted<'o> {
+    let mut sorted = Sorted::default();
+    for (document, observation) in documents.into_iter().zip(observations) {
+        *sorted.counts.entry(observation.count_key()).or_default() += 1;
+        let id = &document.key.document_id;
+        match (classify(operation, observation), timed_out_at) {
+            (Verdict::Succeeded, _) => sorted.succeeded += 1,
+            (
+                Verdict::Failed {
+                    status,
+                    code,
+                    reason,
+                },
+                _,
+            ) => {
+                sorted.failed_now += 1;
+                failed.push(failure(id, &status, code, reason));
+            }
+            (Verdict::Pending, Some(attempt)) => {
+                sorted.failed_now += 1;
+                let reason = format!("{} after {attempt} attempts", observation.last_seen());
+                failed.push(failure(id, "TIMED_OUT", None, Some(reason)));
+            }
+            (Verdict::Pending, None) => sorted.pending.push(document.original),
+        }
+    }
+    sorted
 }
 
 fn failure(document_id: &str, status: &str, code: Option<String>, reason: Option<String>) -> Value {

@@ -169,26 +169,9 @@ impl Publisher for SqsPublisher {
                 messages.len()
             ]
         };
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, message)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(&message.body)
-                    .set_delay_seconds(
-                        message
-                            .delay_seconds
-                            .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
-                    )
-                    .set_message_group_id(message.message_group_id.clone())
-                    .set_message_deduplication_id(message.message_deduplication_id.clone())
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>();
-        let entries = match entries {
+        let entries = match batch_entries(&messages) {
             Ok(entries) => entries,
-            Err(error) => return fail_all(error.to_string()),
+            Err(error) => return fail_all(error),
         };
         let output = match self
             .client
@@ -202,23 +185,14 @@ impl Publisher for SqsPublisher {
             Err(error) => return fail_all(describe(&error)),
         };
         let mut results = fail_all("SQS did not report this entry".to_string());
+        let slot = |id: &str| id.parse::<usize>().ok();
         for entry in output.successful() {
-            if let Some(result) = entry
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| results.get_mut(i))
-            {
+            if let Some(result) = slot(entry.id()).and_then(|i| results.get_mut(i)) {
                 *result = Ok(());
             }
         }
         for entry in output.failed() {
-            if let Some(result) = entry
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| results.get_mut(i))
-            {
+            if let Some(result) = slot(entry.id()).and_then(|i| results.get_mut(i)) {
                 *result = Err(PublishError {
                     queue_url: queue_url.clone(),
                     reason: format!(
@@ -289,6 +263,30 @@ impl Publisher for SqsPublisher {
                 reason: describe(&error),
             })
     }
+}
+
+/// The entries of a `SendMessageBatch`, each with its position as id.
+fn batch_entries(
+    messages: &[OutgoingMessage],
+) -> Result<Vec<SendMessageBatchRequestEntry>, String> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&message.body)
+                .set_delay_seconds(
+                    message
+                        .delay_seconds
+                        .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+                )
+                .set_message_group_id(message.message_group_id.clone())
+                .set_message_deduplication_id(message.message_deduplication_id.clone())
+                .build()
+                .map_err(|error| error.to_string())
+        })
+        .collect()
 }
 
 /// An SDK error as one line: SQS's code and message, or the cause of a failed request.

@@ -212,7 +212,7 @@ mod tests {
         assert!(parts.iter().all(|p| json_len(p) <= 400));
         assert_eq!(
             ids(&parts, "documents"),
-            ids(&[payload.clone()], "documents")
+            ids(std::slice::from_ref(&payload), "documents")
         );
         let succeeded: u64 = parts.iter().map(|p| p["succeeded"].as_u64().unwrap()).sum();
         assert_eq!(succeeded, 7);

@@ -122,9 +122,9 @@ pub fn emf_record(namespace: &str, source: &str, stats: &InvocationStats) -> ser
         "KendraThrottled": stats.kendra_throttled,
     });
     if let Some(rate) = stats.kendra_call_rate {
-        record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array_mut()
-            .map(|metrics| metrics.push(json!({"Name": "KendraCallRate", "Unit": "Count/Second"})));
+        if let Some(metrics) = record["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
+            metrics.push(json!({"Name": "KendraCallRate", "Unit": "Count/Second"}));
+        }
         record["KendraCallRate"] = json!((rate * 1000.0).round() / 1000.0);
     }
     record
