@@ -368,17 +368,20 @@ def failure_cause(function: Function, result: dict, first: int | None = None) ->
     characters): {status, succeeded, failedCount, counts, failed, failedRef?}. ``failed``
     holds every failure when they fit; otherwise the first ones, and failedRef names the
     whole list in S3 (written now if the result did not already carry one): a reader
-    always has every failure, inline or by reference. ``first`` forces the short form."""
+    always has every failure, inline or by reference (without a bucket, only the first
+    ones). ``first`` forces the short form."""
     failed = function.get_json(result["failedRef"]["s3Uri"]) if "failedRef" in result else result["failed"]
     cause = {"status": result["status"], "succeeded": result["succeeded"], "failedCount": len(failed),
              "counts": result.get("counts", {}), "failed": failed}
     if first is not None or "failedRef" in result or len(json.dumps(cause)) > CAUSE_LIMIT:
         keep = first if first is not None else 10
         cause["failed"] = failed[:keep]
-        ref = result.get("failedRef") or {
-            "s3Uri": function.put_json(f"{function.behaviour.prefix}results/{uuid.uuid4().hex}/failed.json", failed),
-            "count": len(failed)}
-        cause["failedRef"] = ref
+        if "failedRef" in result:
+            cause["failedRef"] = result["failedRef"]
+        elif function.behaviour.bucket:
+            key = f"{function.behaviour.prefix}results/{uuid.uuid4().hex}/failed.json"
+            cause["failedRef"] = {"s3Uri": function.put_json(key, failed), "count": len(failed)}
+        # else: no PAYLOAD_BUCKET, only the first failures can be told
     text = json.dumps(cause)
     assert len(text) <= CAUSE_LIMIT
     return text
