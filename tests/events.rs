@@ -67,10 +67,14 @@ fn every_event_file_has_an_expectation_and_parses_with_the_handlers_types() {
                     let parsed = body.ok().map(|b| Batch::parse(b, limits));
                     let valid = matches!(parsed, Some(Ok(_)));
                     assert_eq!(valid, !poison.contains(&id), "{name}: message {id}");
+                    if let Some(Ok(batch)) = parsed {
+                        assert_kendra_accepts(&batch, name);
+                    }
                 }
             }
             Some("direct") => {
                 let batch = Batch::parse(event, limits).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_kendra_accepts(&batch, name);
                 assert_eq!(
                     batch.operation.as_str(),
                     expectation["operation"].as_str().unwrap(),
@@ -139,6 +143,19 @@ async fn every_event_file_gets_the_contracts_answer_from_the_handler() {
                 }
             }
         }
+    }
+}
+
+/// A sample event a user tries against their own index must pass Kendra's attribute rules
+/// (only version, datasourceId and jobExecutionId; the last two together).
+fn assert_kendra_accepts(batch: &Batch, name: &str) {
+    for document in &batch.documents {
+        assert_eq!(
+            document.key.attribute_violation(),
+            None,
+            "{name}: {}",
+            document.key.document_id
+        );
     }
 }
 
