@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from unittest import mock
 
-from .common import ACCOUNT_ID, ASL_PATH, FUNCTION_ARN, REGION, HarnessError
+from .common import ACCOUNT_ID, FUNCTION_ARN, REGION, REPO, HarnessError
 from .runtime_api import RuntimeApi
-from .template import definition_substitutions, state_machine_properties
+from .template import WAIT_LOOP_URI, definition_substitutions, state_machine_properties
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/kendra-waiter-state-machine"
 # ASL's range for a Wait state's Seconds (template.yaml's WaitSeconds parameter starts at 1;
@@ -36,25 +36,26 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/kendra-waiter-state-machine"
 WAIT_SECONDS_RANGE = range(0, 100_000_000)
 
 
-def state_machine_definition(function_arn: str = FUNCTION_ARN, wait_seconds: int = 1, **substitutions: Any) -> str:
-    """statemachine/wait-for-indexing.asl.json with template.yaml's DefinitionSubstitutions
-    filled in as a deployment with default parameters would, except for the function's ARN,
-    ``wait_seconds`` and any other ``substitutions`` by name. A placeholder the template does
-    not substitute is an error, as it would break the deployment."""
-    if int(wait_seconds) != wait_seconds or wait_seconds not in WAIT_SECONDS_RANGE:
-        raise HarnessError(f"WaitSeconds must be an integer from 0 to 99999999, got {wait_seconds!r}")
-    values = definition_substitutions(function_arn)
-    unknown = sorted((set(substitutions) | {"WaitSeconds"}) - set(values))
-    if unknown:
-        raise HarnessError(f"template.yaml's DefinitionSubstitutions have no {unknown} (they are {sorted(values)})")
-    values["WaitSeconds"] = str(int(wait_seconds))
-    values.update({name: str(value) for name, value in substitutions.items()})
-    text = ASL_PATH.read_text(encoding="utf-8")
+def state_machine_definition(
+    function_arn: str = FUNCTION_ARN, wait_seconds: int | None = 1, *, definition_uri: str = WAIT_LOOP_URI, **substitutions: Any
+) -> str:
+    """A state machine definition of template.yaml (the wait loop by default) with its
+    DefinitionSubstitutions filled in as a deployment with default parameters would, except
+    for the function's ARN, ``wait_seconds`` (for a definition that has WaitSeconds) and any
+    other ``substitutions`` by name. A placeholder the template does not substitute is an
+    error, as it would break the deployment."""
+    if wait_seconds is not None:
+        if int(wait_seconds) != wait_seconds or wait_seconds not in WAIT_SECONDS_RANGE:
+            raise HarnessError(f"WaitSeconds must be an integer from 0 to 99999999, got {wait_seconds!r}")
+        substitutions["WaitSeconds"] = int(wait_seconds)
+    values = definition_substitutions(function_arn, substitutions, definition_uri)
+    path = REPO / definition_uri
+    text = path.read_text(encoding="utf-8")
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     left = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
     if left:
-        raise HarnessError(f"{ASL_PATH.name}: placeholders {left} are not in template.yaml's DefinitionSubstitutions")
+        raise HarnessError(f"{path.name}: placeholders {left} are not in template.yaml's DefinitionSubstitutions")
     json.loads(text)  # valid JSON once substituted
     return text
 
@@ -145,18 +146,30 @@ class _NoJitter:
 
 
 class LocalStepFunctions:
-    """moto's Step Functions, in-process and executing, with the template's state machine
-    whose Lambda tasks invoke ``runtime``. A context manager: entering starts moto and
-    points Lambda at the runtime (AWS_ENDPOINT_URL_LAMBDA, process-wide, so one at a time);
-    leaving undoes both. ``retry_jitter=False`` makes the Retry's FULL jitter wait 0 s."""
+    """moto's Step Functions, in-process and executing, with one of the template's state
+    machines (the wait loop unless ``definition_uri`` names another; ``substitutions`` fill
+    what has no local default, such as a queue URL) whose Lambda tasks invoke ``runtime``.
+    A context manager: entering starts moto and points Lambda at the runtime
+    (AWS_ENDPOINT_URL_LAMBDA, process-wide, so one at a time); leaving undoes both.
+    ``retry_jitter=False`` makes the Retry's FULL jitter wait 0 s."""
 
     _active = threading.Lock()
 
     def __init__(
-        self, runtime: RuntimeApi, *, wait_seconds: int = 1, function_arn: str = FUNCTION_ARN, retry_jitter: bool = True
+        self,
+        runtime: RuntimeApi,
+        *,
+        wait_seconds: int | None = 1,
+        function_arn: str = FUNCTION_ARN,
+        retry_jitter: bool = True,
+        definition_uri: str = WAIT_LOOP_URI,
+        substitutions: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
-        self.definition = state_machine_definition(function_arn, wait_seconds)
+        self.definition_uri = definition_uri
+        self.definition = state_machine_definition(
+            function_arn, wait_seconds, definition_uri=definition_uri, **(substitutions or {})
+        )
         self.retry_jitter = retry_jitter
         self._patches: list[Any] = []
         self._holds_lock = False
@@ -194,7 +207,7 @@ class LocalStepFunctions:
             name=f"wait-for-indexing-{uuid.uuid4().hex[:8]}",
             definition=self.definition,
             roleArn=ROLE_ARN,
-            type=state_machine_properties().get("Type", "STANDARD"),
+            type=state_machine_properties(self.definition_uri).get("Type", "STANDARD"),
         )["stateMachineArn"]
 
     def _begin(self, patch: Any) -> None:

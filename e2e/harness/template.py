@@ -98,18 +98,34 @@ def parameter_default(name: str) -> Any:
         raise HarnessError(f"template.yaml: no parameter {name} with a Default") from None
 
 
-def definition_substitutions(function_arn: str) -> dict[str, str]:
-    """The state machine's DefinitionSubstitutions as a deployment with default parameters
-    fills them: a !Ref to a parameter gives its Default, a !GetAtt of an ARN gives
-    ``function_arn`` (the only resource the definition names), a literal stays as it is."""
-    values = {}
-    for name, spec in (state_machine_properties().get("DefinitionSubstitutions") or {}).items():
-        if isinstance(spec, dict) and "!Ref" in spec:
-            values[name] = str(parameter_default(spec["!Ref"]))
-        elif isinstance(spec, dict) and str(spec.get("!GetAtt", "")).endswith(".Arn"):
-            values[name] = function_arn
-        elif isinstance(spec, (str, int, float)):
-            values[name] = str(spec)
-        else:
-            raise HarnessError(f"template.yaml: DefinitionSubstitutions {name}: {spec!r} is not a !Ref, an ARN or a literal")
-    return values
+def definition_substitutions(
+    function_arn: str, overrides: dict[str, Any] | None = None, definition_uri: str = WAIT_LOOP_URI
+) -> dict[str, str]:
+    """A state machine's DefinitionSubstitutions as a deployment with default parameters fills
+    them: ``overrides`` by name first, then a !Ref to a parameter gives its Default, the
+    function's !GetAtt ...Arn gives ``function_arn``, a literal stays as it is. Anything else
+    (a queue, a bucket, another state machine) has no local value unless overridden."""
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(_substitution_specs(definition_uri)))
+    if unknown:
+        raise HarnessError(f"template.yaml: {definition_uri} has no DefinitionSubstitutions {unknown}")
+    return {
+        name: str(overrides[name]) if name in overrides else _substitution_value(name, spec, function_arn)
+        for name, spec in _substitution_specs(definition_uri).items()
+    }
+
+
+def _substitution_specs(definition_uri: str) -> dict:
+    return state_machine_properties(definition_uri).get("DefinitionSubstitutions") or {}
+
+
+def _substitution_value(name: str, spec: Any, function_arn: str) -> str:
+    """The local value of one substitution that the caller did not override."""
+    parameters = template().get("Parameters", {})
+    if isinstance(spec, dict) and spec.get("!Ref") in parameters:
+        return str(parameter_default(spec["!Ref"]))
+    if isinstance(spec, dict) and spec.get("!GetAtt") == "KendraWaiterFunction.Arn":
+        return function_arn
+    if isinstance(spec, (str, int, float)):
+        return str(spec)
+    raise HarnessError(f"template.yaml: DefinitionSubstitutions {name}: {spec!r} has no local value; pass {name}=...")
