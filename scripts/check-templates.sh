@@ -184,6 +184,7 @@ metrics_exist() {
         return 1
     fi
     "$PYTHON" - "$TEMPLATE" "$WAITER_BIN" <<'EOF'
+import hashlib
 import json
 import re
 import subprocess
@@ -224,9 +225,19 @@ PENDING_FUNCTION_METRICS = {
 
 
 def emitted_metrics(namespace_setting):
-    """Runs the binary for one direct invocation (Kendra unreachable: one failed call)
-    and returns {namespace: {metric: [dimension sets]}} from its EMF records."""
-    event = {"indexId": "11111111-2222-3333-4444-555555555555", "documents": ["metrics-check"], "maxAttempts": 1}
+    """Runs the binary for two invocations (a direct batch with Kendra unreachable: one
+    failed call; an SQS event with one body that is not a batch) and returns
+    {namespace: {metric: [dimension sets]}} from the EMF records of both."""
+    body = "not a batch"
+    events = [
+        {"indexId": "11111111-2222-3333-4444-555555555555", "documents": ["metrics-check"], "maxAttempts": 1},
+        {"Records": [{
+            "messageId": "00000000-0000-4000-8000-000000000001", "receiptHandle": "metrics-check", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000", "SenderId": "metrics-check",
+                           "ApproximateFirstReceiveTimestamp": "1700000000000"},
+            "messageAttributes": {}, "md5OfBody": hashlib.md5(body.encode()).hexdigest(), "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kendra-waiter-check", "awsRegion": "us-east-1"}]},
+    ]
     answered = threading.Event()
     served = []
 
@@ -237,29 +248,31 @@ def emitted_metrics(namespace_setting):
             pass
 
         def do_GET(self):
-            if served:  # the next invocation never comes: hold the connection
+            if len(served) == len(events):  # no further invocation: hold the connection
                 answered.wait(60)
                 time.sleep(60)
                 return
+            event = events[len(served)]
             served.append(1)
-            body = json.dumps(event).encode()
+            data = json.dumps(event).encode()
             self.send_response(200)
             for k, v in {
-                "Lambda-Runtime-Aws-Request-Id": "metrics-check-1",
+                "Lambda-Runtime-Aws-Request-Id": f"metrics-check-{len(served)}",
                 "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
                 "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:kendra-waiter",
-                "Content-Length": str(len(body)),
+                "Content-Length": str(len(data)),
             }.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(202)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            answered.set()
+            if len(served) == len(events):
+                answered.set()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -280,23 +293,26 @@ def emitted_metrics(namespace_setting):
     proc = subprocess.Popen([waiter_bin], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         if not answered.wait(60):
-            sys.exit(f"{waiter_bin} did not answer its invocation within 60 s")
+            sys.exit(f"{waiter_bin} did not answer its {len(events)} invocations within 60 s")
         time.sleep(0.2)  # the EMF record is written before the answer; let stdout drain
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
         server.shutdown()
-    found = {}
+    found, records = {}, 0
     for line in out.decode("utf-8", "replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        for directive in (record.get("_aws") or {}).get("CloudWatchMetrics", []) if isinstance(record, dict) else []:
+        directives = (record.get("_aws") or {}).get("CloudWatchMetrics", []) if isinstance(record, dict) else []
+        records += bool(directives)
+        for directive in directives:
             for metric in directive.get("Metrics", []):
                 found.setdefault(directive["Namespace"], {}).setdefault(metric["Name"], directive.get("Dimensions", [[]]))
     if not found:
         sys.exit(f"{waiter_bin} wrote no EMF record; stdout: {out[-500:]!r} stderr: {err[-500:]!r}")
+    print(f"{records} EMF records from {len(events)} invocations")
     return found
 
 
