@@ -50,6 +50,7 @@ def wait_ready(runtime: RuntimeApi, fn: FunctionProcess, timeout: float = 20.0) 
 
 
 def function_env(kendra: KendraLocal, **extra: str) -> dict[str, str]:
+    """The function's environment for a scenario, with --env's experiments on top."""
     env = {"KENDRA_INDEX_ID": INDEX, "AWS_LAMBDA_LOG_LEVEL": "INFO"}
     env.update(EXTRA_ENV)
     env.update(extra)
@@ -65,6 +66,8 @@ def median(values: list[float]) -> float:
 
 
 def bench_cpu(kendra: KendraLocal, repeats: int, documents: int = 100_000) -> dict:
+    """(1) CPU per document of the heaviest round: every document NOT_FOUND, so every one comes
+    back pending; a fresh process per run, CPU counted from after its init."""
     kendra.set_faults()
     event = {"indexId": INDEX, "documents": [f"bench-doc-{i:06d}" for i in range(documents)]}
     per_doc_us, init_cpu, wall = [], [], []
@@ -100,6 +103,8 @@ def bench_cpu(kendra: KendraLocal, repeats: int, documents: int = 100_000) -> di
 
 
 def one_throughput_run(kendra: KendraLocal, documents: int, env: dict[str, str], faults: dict) -> dict:
+    """One invocation of (2) in a fresh process: wall time from delivery to answer, the calls
+    kendra-local logged, CPU and peak RSS of the process."""
     kendra.set_faults(**faults)
     kendra.clear_requests()
     event = {"indexId": INDEX, "documents": [f"tp-{uuid.uuid4().hex[:8]}-{i}" for i in range(documents)]}
@@ -172,6 +177,8 @@ def reference_client(kendra: KendraLocal, documents: int = 5_000, concurrency: i
 
 
 def bench_throughput(kendra: KendraLocal, repeats: int, documents: int = 5_000) -> dict:
+    """(2a) and (2b) against their ideal rates, plus the reference client's rate: the
+    ceiling kendra-local itself allows on this machine."""
     out = {}
     setups = {
         "latency": ({"KENDRA_MAX_CONCURRENCY": "10"}, {"latencyMs": 20}, 5_000.0),
@@ -209,6 +216,7 @@ def bench_sqs_event(bodies: list[dict]) -> dict:
 
 
 def bench_sqs(kendra: KendraLocal, messages: int = 1_000) -> dict:
+    """(3) Status calls per SQS event of one-document messages: coalescing means ceil(n/10)."""
     kendra.set_faults()
     out = {}
     with RuntimeApi() as runtime, FunctionProcess(
@@ -237,6 +245,7 @@ def bench_sqs(kendra: KendraLocal, messages: int = 1_000) -> dict:
 
 
 def bench_cold(kendra: KendraLocal, runs: int) -> dict:
+    """(4) Milliseconds from spawning the process to its first GET next."""
     times = []
     for _ in range(runs):
         with RuntimeApi() as runtime:

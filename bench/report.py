@@ -3,63 +3,96 @@ publishes it)."""
 
 from __future__ import annotations
 
+Row = tuple[str, str, str, str]
+
 
 def mb(n: float) -> str:
     return f"{n / 1e6:.2f} MB ({n / 2**20:.2f} MiB)"
 
 
+def row(name: str, value: str, target: str, ok: bool | None) -> Row:
+    """One line of the table; ``ok`` None for what has no target (reported only)."""
+    return (name, value, target, "n/a" if ok is None else ("PASS" if ok else "MISS"))
+
+
+def cpu_rows(c: dict) -> list[Row]:
+    return [row("1. CPU per document (100k NOT_FOUND docs, direct)", f"{c['cpu_us_per_doc']:.2f} µs "
+                f"({c['calls']} calls, {c['wall_s']:.2f} s wall)", "≤ 15 µs", c["cpu_us_per_doc"] <= 15)]
+
+
+def throughput_rows(tp: dict) -> list[Row]:
+    """(2a) against the ideal, kendra-local's own ceiling for reference, and (2b)."""
+    t = tp["latency"]
+    rows = [row("2a. Throughput, 20 ms latency, concurrency 10", f"{t['docs_per_s']:.0f} docs/s "
+                f"= {t['fraction'] * 100:.1f}% of {t['ideal']:.0f}", "≥ 90% of ideal", t["fraction"] >= 0.9)]
+    ref = tp.get("reference")
+    if ref:
+        rows.append(row("2a'. Same calls, minimal Python client (kendra-local's ceiling)",
+                        f"{ref['docs_per_s']:.0f} docs/s = {ref['docs_per_s'] / 50:.1f}% of 5000; "
+                        f"function at {t['docs_per_s'] / ref['docs_per_s'] * 100:.1f}% of it", "(reference)", None))
+    t = tp["rps"]
+    ok = t["fraction"] >= 0.9 and t["errors_total"] == 0
+    rows.append(row("2b. Throughput, 100 calls/s cap + KENDRA_MAX_RPS=100", f"{t['docs_per_s']:.0f} docs/s "
+                    f"= {t['fraction'] * 100:.1f}% of {t['ideal']:.0f}; errors in log: {t['errors_total']}",
+                    "≥ 90% of ideal, 0 ThrottlingException", ok))
+    return rows
+
+
+def sqs_rows(sqs: dict) -> list[Row]:
+    return [
+        row(f"3. SQS, 1,000 msgs in events of {size}", f"{s['calls_total']} calls, "
+            f"{'/'.join(map(str, s['calls_per_event']))} per event", f"ceil(n/10) = "
+            f"{'/'.join(map(str, s['expected_per_event']))} per event", s["exact"])
+        for size, s in sqs.items()
+    ]
+
+
+def cold_rows(c: dict) -> list[Row]:
+    return [row("4. Cold start to first GET next (median of %d)" % len(c["runs_ms"]),
+                f"{c['median_ms']:.1f} ms", "≤ 25 ms", c["median_ms"] <= 25)]
+
+
+def rss_rows(tp: dict) -> list[Row]:
+    kb = tp["latency"]["peak_rss_kb"]
+    return [row("5. Peak RSS, 5,000-doc invocation (VmHWM)", f"{kb / 1024:.1f} MiB ({kb} kB)", "≤ 30 MB",
+                kb * 1024 <= 30e6)]
+
+
+def size_rows(s: dict) -> list[Row]:
+    """arm64 (the deployed architecture) against the limit when measured; x86_64 reported."""
+    if "arm64_zip_bytes" in s:
+        rows = [row("6a. Stripped arm64 bootstrap", mb(s["arm64_bytes"]), "(reported)", None),
+                row("6b. arm64 bootstrap.zip (cargo lambda)", mb(s["arm64_zip_bytes"]), "≤ 4 MB",
+                    s["arm64_zip_bytes"] <= 4e6)]
+    else:
+        rows = [row("6. arm64", s.get("arm64", "not measured"), "≤ 4 MB", None)]
+    return rows + [row("6c. Stripped x86_64 bootstrap (release)", mb(s["x86_64_bytes"]), "(reported)", None),
+                   row("6d. x86_64 bootstrap.zip (deflate -9)", mb(s["x86_64_zip_bytes"]), "(reported)", None)]
+
+
 def table(r: dict) -> str:
-    rows = []
-
-    def row(name: str, value: str, target: str, ok: bool | None) -> None:
-        rows.append((name, value, target, "n/a" if ok is None else ("PASS" if ok else "MISS")))
-
+    """The rows of the measured scenarios, in the numbering of bench/run.py."""
+    rows: list[Row] = []
     if "cpu" in r:
-        c = r["cpu"]
-        row("1. CPU per document (100k NOT_FOUND docs, direct)", f"{c['cpu_us_per_doc']:.2f} µs "
-            f"({c['calls']} calls, {c['wall_s']:.2f} s wall)", "≤ 15 µs", c["cpu_us_per_doc"] <= 15)
+        rows += cpu_rows(r["cpu"])
     if "throughput" in r:
-        t = r["throughput"]["latency"]
-        row("2a. Throughput, 20 ms latency, concurrency 10", f"{t['docs_per_s']:.0f} docs/s "
-            f"= {t['fraction'] * 100:.1f}% of {t['ideal']:.0f}", "≥ 90% of ideal", t["fraction"] >= 0.9)
-        ref = r["throughput"].get("reference")
-        if ref:
-            row("2a'. Same calls, minimal Python client (kendra-local's ceiling)",
-                f"{ref['docs_per_s']:.0f} docs/s = {ref['docs_per_s'] / 50:.1f}% of 5000; "
-                f"function at {t['docs_per_s'] / ref['docs_per_s'] * 100:.1f}% of it", "(reference)", None)
-        t = r["throughput"]["rps"]
-        ok = t["fraction"] >= 0.9 and t["errors_total"] == 0
-        row("2b. Throughput, 100 calls/s cap + KENDRA_MAX_RPS=100", f"{t['docs_per_s']:.0f} docs/s "
-            f"= {t['fraction'] * 100:.1f}% of {t['ideal']:.0f}; errors in log: {t['errors_total']}",
-            "≥ 90% of ideal, 0 ThrottlingException", ok)
+        rows += throughput_rows(r["throughput"])
     if "sqs" in r:
-        for size, s in r["sqs"].items():
-            row(f"3. SQS, 1,000 msgs in events of {size}", f"{s['calls_total']} calls, "
-                f"{'/'.join(map(str, s['calls_per_event']))} per event", f"ceil(n/10) = "
-                f"{'/'.join(map(str, s['expected_per_event']))} per event", s["exact"])
+        rows += sqs_rows(r["sqs"])
     if "cold" in r:
-        c = r["cold"]
-        row("4. Cold start to first GET next (median of %d)" % len(c["runs_ms"]),
-            f"{c['median_ms']:.1f} ms", "≤ 25 ms", c["median_ms"] <= 25)
+        rows += cold_rows(r["cold"])
     if "throughput" in r:
-        kb = r["throughput"]["latency"]["peak_rss_kb"]
-        row("5. Peak RSS, 5,000-doc invocation (VmHWM)", f"{kb / 1024:.1f} MiB ({kb} kB)", "≤ 30 MB",
-            kb * 1024 <= 30e6)
+        rows += rss_rows(r["throughput"])
     if "size" in r:
-        s = r["size"]
-        if "arm64_zip_bytes" in s:
-            row("6a. Stripped arm64 bootstrap", mb(s["arm64_bytes"]), "(reported)", None)
-            row("6b. arm64 bootstrap.zip (cargo lambda)", mb(s["arm64_zip_bytes"]), "≤ 4 MB",
-                s["arm64_zip_bytes"] <= 4e6)
-        else:
-            row("6. arm64", s.get("arm64", "not measured"), "≤ 4 MB", None)
-        row("6c. Stripped x86_64 bootstrap (release)", mb(s["x86_64_bytes"]), "(reported)", None)
-        row("6d. x86_64 bootstrap.zip (deflate -9)", mb(s["x86_64_zip_bytes"]), "(reported)", None)
-    widths = [max(len(x[i]) for x in rows + [("Measurement", "Result", "Target", "")]) for i in range(4)]
-    lines = []
+        rows += size_rows(r["size"])
+    return markdown(rows)
+
+
+def markdown(rows: list[Row]) -> str:
+    """A Markdown table with aligned columns."""
     header = ("Measurement", "Result", "Target", "")
-    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for x in rows:
-        lines.append("| " + " | ".join(v.ljust(w) for v, w in zip(x, widths)) + " |")
+    widths = [max(len(x[i]) for x in rows + [header]) for i in range(4)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(x, widths)) + " |" for x in rows]
     return "\n".join(lines)
