@@ -77,6 +77,7 @@ class KendraLocal:
 
     # -- admin API ---------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        """One admin API call; a non-2xx answer is a HarnessError (the arrangement failed)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             data = None if body is None else json.dumps(body).encode()

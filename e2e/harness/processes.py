@@ -222,6 +222,7 @@ class MotoServer:
         conn.close()
 
     def client(self, service: str):
+        """A boto3 client of this server, with few retries so a broken server shows quickly."""
         import boto3
         from botocore.config import Config
 

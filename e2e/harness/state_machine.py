@@ -249,6 +249,7 @@ class LocalStepFunctions:
         return len(rounds)
 
     def _finished(self, execution_arn: str, desc: dict) -> Execution:
+        """The Execution of a describe_execution answer that is no longer RUNNING."""
         output = desc.get("output")
         return Execution(
             arn=execution_arn,
