@@ -6,6 +6,7 @@ the task token. Run: .venv/bin/python -m pytest e2e/test_sm_callback.py -q -p no
 
 from __future__ import annotations
 
+import json
 import time
 
 from sm_support import CAUSE_LIMIT, INDEX_ID, STATES_PAYLOAD_LIMIT, Behaviour, Stack
@@ -84,6 +85,27 @@ def test_a_cause_with_only_the_first_failures_and_no_ref_is_passed_through():
     assert cause["failedCount"] == 3 and cause["succeeded"] == 1
     assert [f["documentId"] for f in cause["failed"]] == ["fail-1", "fail-2"]
     assert "failedRef" not in cause
+    assert end.states[-1] == "PassCauseThrough"
+
+
+def test_a_cause_cut_down_to_its_essentials_is_passed_through(monkeypatch):
+    # When even the first failures do not fit 32,768 characters, the function keeps only
+    # status, succeeded, failedCount and failedRef: no counts to build the summary from.
+    import sm_support
+
+    full = sm_support.failure_cause
+
+    def essentials(function, result, first=None):
+        cause = json.loads(full(function, result, 1))
+        return json.dumps({k: cause[k] for k in ("status", "succeeded", "failedCount", "failedRef")})
+
+    monkeypatch.setattr(sm_support, "failure_cause", essentials)
+    with Stack(Behaviour(finish_at=1)) as s:
+        s.callback_worker()
+        end = s.run(s.callback_arn, batch(["fail-1", "fail-2", "ok"]))
+    assert end.status == "FAILED" and end.error == "DocumentsFailed", end
+    assert set(end.cause_json()) == {"status", "succeeded", "failedCount", "failedRef"}
+    assert end.cause_json()["failedCount"] == 2
     assert end.states[-1] == "PassCauseThrough"
 
 
