@@ -281,6 +281,8 @@ class Function:
     def plan(self, event: dict) -> dict:
         request, ingest_id, size = event["request"], event["ingestId"], int(event["batchSize"])
         docs = self.read_manifest(request["manifest"])
+        if not docs:
+            raise FunctionError("ValidationError", f"manifest: {request['manifest']} lists no documents")
         carried = {k: v for k, v in request.items() if k not in ("manifest", "indexId", "operation", "maxAttempts")}
         base = f"{self.behaviour.prefix}ingest/{ingest_id}/"
         items = []

@@ -113,12 +113,16 @@ def test_an_unknown_wait_mode_is_refused_before_anything_is_planned():
     assert recorded == []
 
 
-def test_an_empty_manifest_succeeds_with_nothing_to_do():
+def test_an_empty_manifest_is_refused_by_the_plan():
+    # The function's plan step refuses a manifest without documents (ValidationError, not
+    # retried): the ingest fails with it before any batch is waited for.
     with Stack() as s:
         manifest = s.put_manifest("manifests/empty.json", "[]")
         end = s.run(s.ingest_arn, ingest_input(manifest))
-    assert end.status == "SUCCEEDED", end
-    assert (end.output["total"], end.output["succeeded"], end.output["failedCount"]) == (0, 0, 0)
+        recorded = steps(s.function)
+    assert end.status == "FAILED" and end.error == "ValidationError", end
+    assert "lists no documents" in end.cause
+    assert recorded == ["plan"]
 
 
 def test_a_batch_that_cannot_be_waited_for_leaves_the_ingest_incomplete():
