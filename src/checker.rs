@@ -233,7 +233,9 @@ enum Outcome {
     Done(Result<StatusAnswer, CallError>),
 }
 
-/// Runs every call of every group under one budget and reports per document.
+/// Runs every call of every group under one budget and reports per document. Calls start
+/// when the pacer allows (never reserved ahead, so a throttle slows the very next call), at
+/// most the pacer's window in flight, and none at or after the cutoff.
 pub async fn check(
     source: &dyn StatusSource,
     pacer: &Pacer,
@@ -243,22 +245,59 @@ pub async fn check(
     let mut round = Round::new(groups, budget.cutoff.is_some());
     let mut in_flight = FuturesUnordered::new();
     loop {
-        while in_flight.len() < budget.max_concurrency.max(1) {
-            let Some(call) = round.next_call() else { break };
-            let slot = pacer.reserve(Instant::now());
-            if budget.cutoff.is_some_and(|cutoff| slot >= cutoff) {
-                round.queue.push_front(call);
-                round.closed = true;
-                break;
+        let wake = start_calls(&mut round, &mut in_flight, source, pacer, budget, groups);
+        if in_flight.is_empty() {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => break,
             }
-            in_flight.push(run_call(source, budget, groups, call, slot));
+            continue;
         }
-        let Some((call, slot, outcome)) = in_flight.next().await else {
-            break;
+        let wait = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
         };
-        round.record(call, outcome, slot, pacer);
+        tokio::select! {
+            done = in_flight.next() => {
+                if let Some((call, started, outcome)) = done {
+                    round.record(call, outcome, started, pacer);
+                }
+            }
+            () = wait => {}
+        }
     }
     round.report
+}
+
+type InFlight<'f> =
+    FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = (Call, Instant, Outcome)> + Send + 'f>>>;
+
+/// Starts every call the pacer allows now; when the next may start later, that instant.
+fn start_calls<'f>(
+    round: &mut Round<'_, '_>,
+    in_flight: &mut InFlight<'f>,
+    source: &'f dyn StatusSource,
+    pacer: &Pacer,
+    budget: &'f Budget,
+    groups: &'f [Group<'f>],
+) -> Option<Instant> {
+    while in_flight.len() < pacer.window(budget.max_concurrency) && round.has_calls() {
+        let now = Instant::now();
+        let next = pacer.next_start(now);
+        if budget.cutoff.is_some_and(|cutoff| next >= cutoff) {
+            round.closed = true;
+            return None;
+        }
+        if next > now {
+            return Some(next);
+        }
+        let call = round.next_call()?;
+        pacer.take(now);
+        in_flight.push(Box::pin(run_call(source, budget, groups, call, now)));
+    }
+    None
 }
 
 async fn run_call(
@@ -266,9 +305,8 @@ async fn run_call(
     budget: &Budget,
     groups: &[Group<'_>],
     call: Call,
-    slot: Instant,
+    started: Instant,
 ) -> (Call, Instant, Outcome) {
-    tokio::time::sleep_until(slot).await;
     let group = &groups[call.group];
     let documents: Vec<&DocumentKey> = call.members.iter().map(|&i| group.documents[i]).collect();
     let request = source.batch_get_document_status(group.index_id, &documents);
@@ -279,7 +317,7 @@ async fn run_call(
         },
         None => Outcome::Done(request.await),
     };
-    (call, slot, outcome)
+    (call, started, outcome)
 }
 
 /// The state of one round: the calls still to make and what was learned so far.
@@ -332,6 +370,11 @@ impl<'g, 'a> Round<'g, 'a> {
             closed: false,
             report,
         }
+    }
+
+    /// Whether a call may still be started.
+    fn has_calls(&self) -> bool {
+        !self.closed && !self.queue.is_empty()
     }
 
     /// The next call worth starting: none once the round is closed, and none for an index
@@ -598,7 +641,8 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    /// Paced: the clock is tokio's paused clock, which jumps over the pacer's waits.
+    #[tokio::test(start_paused = true)]
     async fn a_throttled_call_goes_back_into_the_round() {
         let kendra = FakeKendra::default();
         kendra.fail_next(
@@ -619,7 +663,7 @@ mod tests {
         assert_eq!(report.groups[0].calls_answered, 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn without_a_cutoff_throttling_is_retried_a_bounded_number_of_times() {
         let kendra = FakeKendra::default();
         kendra.fail_next(
@@ -632,6 +676,42 @@ mod tests {
         assert_eq!(report.calls, 1 + u64::from(MAX_REQUEUES_WITHOUT_CUTOFF));
         assert_eq!(report.groups[0].observations, vec![Observation::CallFailed]);
         assert_eq!(report.groups[0].calls_answered, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttled_calls_are_tried_again_until_the_cutoff_and_slow_down() {
+        let kendra = FakeKendra::default();
+        kendra.fail_next(
+            1000,
+            CallError::Throttled {
+                message: "slow down".into(),
+            },
+        );
+        let start = Instant::now();
+        let budget = Budget {
+            max_concurrency: 4,
+            cutoff: Some(start + std::time::Duration::from_secs(30)),
+            deadline: Some(start + std::time::Duration::from_secs(31)),
+        };
+        let pacer = Pacer::new(None);
+        let docs = keys(&["a"]);
+        let group = Group {
+            index_id: crate::testing::INDEX,
+            documents: docs.iter().collect(),
+        };
+        let report = check(&kendra, &pacer, &budget, &[group]).await;
+        assert!(Instant::now() <= start + std::time::Duration::from_secs(30));
+        assert_eq!(report.calls, report.throttled);
+        assert!(
+            report.calls > 5 && report.calls < 60,
+            "paced, not hammered: {} calls in 30 s",
+            report.calls
+        );
+        assert!(
+            pacer.rate().is_some_and(|rate| rate < 1.0),
+            "{:?}",
+            pacer.rate()
+        );
     }
 
     #[tokio::test]

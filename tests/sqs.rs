@@ -338,7 +338,9 @@ async fn a_refused_index_reports_every_message_for_it() {
 async fn transient_failures_leave_messages_unfinished_not_failed() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["a"]);
-    kendra.fail_next(100, FaultKind::Throttling);
+    // 500s: the SDK's own attempts, then the document stays pending (a throttled call would
+    // be put back into the round instead: tests/step_functions.rs).
+    kendra.fail_next(100, FaultKind::InternalServer);
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
     let app = app(&kendra, cfg);
