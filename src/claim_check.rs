@@ -151,10 +151,16 @@ impl<'a> ClaimCheck<'a> {
             ));
         };
         let n = self.written.fetch_add(1, Ordering::Relaxed);
+        // The request id alone is not unique enough: Lambda retries an asynchronous
+        // invocation under the same id, and tools invoke with fixed ones. The clock makes a
+        // second write of the "same" object a new key.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let uri = S3Uri {
             bucket: bucket.to_string(),
             key: format!(
-                "{}results/{}/{n}-{}.json",
+                "{}results/{}/{nanos:x}-{n}-{}.json",
                 self.prefix,
                 self.request_id,
                 list.field()

@@ -47,11 +47,15 @@ pub struct S3Store {
 impl S3Store {
     pub fn new(sdk_config: &aws_config::SdkConfig) -> S3Store {
         let path_style = std::env::var("AWS_ENDPOINT_URL_S3").is_ok_and(|v| !v.trim().is_empty());
-        let config = aws_sdk_s3::config::Builder::from(sdk_config)
-            .force_path_style(path_style)
-            .build();
+        S3Store::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(path_style),
+        )
+    }
+
+    /// The store for a client configuration built elsewhere (tests with their own endpoint).
+    pub fn from_conf(config: aws_sdk_s3::config::Builder) -> S3Store {
         S3Store {
-            client: Client::from_conf(config),
+            client: Client::from_conf(config.build()),
         }
     }
 }

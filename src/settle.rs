@@ -342,6 +342,8 @@ impl Settler<'_> {
             Effect::ReportFailures { body } => self.report_failures(message, body).await?,
             Effect::DelayRedelivery { seconds } => vec![Job::Visibility(seconds)],
             Effect::TaskSuccess { token, mut output } => {
+                // The token is the waiting state's own; the execution gets the result.
+                output.remove("taskToken");
                 match self
                     .claim_check
                     .fit(&mut output, self.config.max_result_bytes, "task output")
@@ -504,11 +506,17 @@ impl Settler<'_> {
     /// the full list goes to S3 (`failedRef`, with a bucket) and the first ones stay inline.
     async fn failure_cause(&self, mut result: Map<String, Value>) -> Result<String, Error> {
         result.remove("documents");
+        result.remove("taskToken");
         let failed = match result.get("failed") {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),
         };
-        result.insert("failedCount".into(), json!(failed.len()));
+        let count = result
+            .get("failedRef")
+            .and_then(|r| r.get("count"))
+            .and_then(Value::as_u64)
+            .unwrap_or(failed.len() as u64);
+        result.insert("failedCount".into(), json!(count));
         if json_len(&result) > MAX_CAUSE_CHARS && self.claim_check.has_bucket() {
             let reference = self.claim_check.write_list(List::Failed, &failed).await?;
             result.insert("failedRef".into(), reference);

@@ -141,7 +141,9 @@ pub fn keep_first_failures(
     };
     let total = failed.len();
     payload.insert("failed".into(), json!([]));
-    payload.insert("failedCount".into(), json!(total));
+    if !payload.contains_key("failedCount") {
+        payload.insert("failedCount".into(), json!(total));
+    }
     let mut kept = 0;
     for item in failed.into_iter().take(FIRST_FAILURES) {
         if !try_push_plain(payload, item, limit) {

@@ -204,3 +204,73 @@ async fn a_batch_of_republished_messages_arrives_whole() {
             .all(|b| b["attempt"] == 1 && b["status"] == "PENDING")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_queue_receives_only_parts_that_fit_each_document_once() {
+    let moto = Moto::start();
+    let sqs = sqs_client(&moto.endpoint);
+    let small = sqs
+        .create_queue()
+        .queue_name("kendra-waiter-small")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize,
+            "1024",
+        )
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let failures_queue = create_queue(&sqs, "kendra-waiter-failures-small").await;
+    let kendra = kendra_local(5).await;
+    let ids: Vec<String> = (0..120).map(|i| format!("stuck-{i:03}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    kendra.put_documents(INDEX, &refs);
+    let mut cfg = config();
+    cfg.retry_queue_url = Some(small.clone());
+    cfg.retry_delay_seconds = 0;
+    cfg.failure_queue_url = Some(failures_queue.clone());
+    let app = app_with_sqs(&kendra, cfg, Some(Box::new(SqsPublisher::new(sqs.clone()))));
+    let big = json!({"indexId": INDEX, "documents": ids, "ref": "big"}).to_string();
+    let bad = json!({"indexId": INDEX, "documents": [
+        {"documentId": "stuck-bad", "attributes": {"colour": "red"}}
+    ]})
+    .to_string();
+    let healthy =
+        json!({"indexId": INDEX, "documents": ["stuck-000"], "ref": "healthy"}).to_string();
+    let response = app
+        .handle(sqs_event(vec![
+            sqs_record("big", &big, 1, None),
+            sqs_record("bad-attribute", &bad, 1, None),
+            sqs_record("healthy", &healthy, 1, None),
+        ]))
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    let mut parts = Vec::new();
+    for _ in 0..20 {
+        let got = receive(&sqs, &small, 1).await;
+        if got.is_empty() && parts.len() > 2 {
+            break;
+        }
+        parts.extend(got);
+    }
+    assert!(parts.iter().all(|p| p.to_string().len() <= 1024));
+    let mut seen: Vec<String> = parts
+        .iter()
+        .filter(|p| p["ref"] == "big")
+        .flat_map(|p| p["documents"].as_array().unwrap().clone())
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen, ids,
+        "each pending document of the big batch exactly once"
+    );
+    assert!(parts.iter().any(|p| p["ref"] == "healthy"));
+    let report = receive(&sqs, &failures_queue, 1).await;
+    assert_eq!(report.len(), 1);
+    assert_eq!(report[0]["sourceMessageId"], "bad-attribute");
+    assert_eq!(report[0]["failed"][0]["code"], "InvalidAttributes");
+}
