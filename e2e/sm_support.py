@@ -16,10 +16,11 @@ tested before the Rust side lands):
 Lambda tasks reach the stand-in through AWS_ENDPOINT_URL_LAMBDA -> a small Lambda Invoke
 API server on 127.0.0.1 (moto's interpreter calls Lambda with boto3; under mock_aws a
 non-AWS endpoint is let through). Self-contained on purpose (standard library, boto3,
-moto): e2e/harness is another engineer's and is being reorganised.
+moto), except for the moto fixes below, which live in harness.moto_shared.
 
-moto 5.2.5 gaps this module patches, each the smallest change that restores AWS's
-behaviour (see ``_install_moto_fixes``); nothing else of moto is touched:
+moto 5.2.5 gaps this module patches (``harness.moto_shared.moto_fixes``, shared with the
+tests of the release binary), each the smallest change that restores AWS's behaviour;
+nothing else of moto is touched:
 1. the ``arn:aws:states:::states:startExecution[.sync[:2]]`` integration never converts the
    ASL's PascalCase parameters to the Step Functions API's camelCase (LocalStack, which moto
    ports, does; moto stubs the conversion out): every such task fails with
@@ -32,7 +33,6 @@ behaviour (see ``_install_moto_fixes``); nothing else of moto is touched:
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import json
 import os
@@ -48,8 +48,10 @@ from typing import Any, Callable
 from unittest import mock
 
 import boto3
-import botocore.session
 import yaml
+
+from harness.moto_shared import EventSizes
+from harness.moto_shared import moto_fixes as _install_moto_fixes
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
@@ -459,84 +461,9 @@ class CallbackWorker:
 # --------------------------------------------------------------------------------------
 
 
-_SFN_MODEL: list = []
-
-
-def _sfn_operation(action: str):
-    """botocore's model of a Step Functions operation, from an ASL action ("startExecution")
-    or a boto method name ("describe_execution")."""
-    if not _SFN_MODEL:
-        _SFN_MODEL.append(botocore.session.get_session().get_service_model("stepfunctions"))
-    return _SFN_MODEL[0].operation_model("".join(p[:1].upper() + p[1:] for p in action.split("_")))
-
-
-def _install_moto_fixes() -> list:
-    """The three patches described in the module docstring; returns the started patchers."""
-    from moto.stepfunctions import responses as sfn_responses
-    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
-
-    cls = state_task_service_sfn.StateTaskServiceSfn
-    own_normalise = cls._normalise_parameters
-
-    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
-        own_normalise(self, parameters, boto_service_name, service_action_name)  # Input -> JSON string
-        shape = _sfn_operation(service_action_name or self.resource.api_action).input_shape
-        if shape is not None:
-            self._to_boto_request(parameters, shape)
-
-    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
-        shape = _sfn_operation(service_action_name or self.resource.api_action).output_shape
-        if shape is not None and isinstance(response, dict):
-            self._from_boto_response(response, shape)
-            for key, value in list(response.items()):
-                if isinstance(value, datetime.datetime):
-                    response[key] = int(value.timestamp() * 1000)
-
-    def send_task_failure(self):
-        self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
-        return sfn_responses.EmptyResult()
-
-    class NoJitter:
-        @staticmethod
-        def uniform(low: float, high: float) -> float:
-            return low
-
-    patchers = [
-        mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
-        mock.patch.object(cls, "_normalise_response", normalise_response),
-        mock.patch.object(sfn_responses.StepFunctionResponse, "send_task_failure", send_task_failure),
-        mock.patch.object(jitter_strategy_decl, "random", NoJitter()),
-    ]
-    return patchers
-
-
-class EventSizes:
-    """Records the size of every history event moto's interpreter writes, in every execution
-    and in every Distributed Map child (whose events moto keeps in no history)."""
-
-    def __init__(self) -> None:
-        self.largest = 0
-        self.largest_event: tuple[str, int] = ("", 0)
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def patcher(self):
-        from moto.stepfunctions.parser.asl.eval.event import event_manager
-
-        original = event_manager.EventManager.add_event
-        sizes = self
-
-        def add_event(manager, context, event_type, event_details=None, *args, **kwargs):
-            size = len(json.dumps(event_details or {}, default=str).encode("utf-8"))
-            with sizes._lock:
-                sizes.count += 1
-                if size > sizes.largest:
-                    sizes.largest = size
-                    sizes.largest_event = (str(event_type), size)
-            return original(manager, context, event_type, event_details, *args, **kwargs)
-
-        return mock.patch.object(event_manager.EventManager, "add_event", add_event)
+# The three fixes (startExecution parameters, SendTaskFailure's cause, no jitter) and the
+# history event sizes (EventSizes) are harness.moto_shared's, shared with the tests of the
+# release binary on the same moto (imported above as _install_moto_fixes, EventSizes).
 
 
 @dataclass

@@ -1,0 +1,417 @@
+"""One moto for the release binary and the state machines: moto in this process (mock_aws,
+Step Functions' interpreter on, the template's ASL running as in ``LocalStepFunctions``) and
+moto's ``ThreadedMotoServer`` on 127.0.0.1 in the same process, serving the same in-memory
+backends over HTTP to the function (``AWS_ENDPOINT_URL_SQS``, ``_S3``, ``_SFN``,
+``_EVENTBRIDGE``).
+
+Why both: moto's *server* interpreter sends Lambda tasks to its own Lambda (Docker), so the
+state machines must run in-process, where ``AWS_ENDPOINT_URL_LAMBDA`` takes their Lambda
+tasks to a ``RuntimeApi``; and the function is a separate process that can only reach moto
+over HTTP. The server thread answers from the same backend objects the interpreter uses:
+a queue the state machine sends to is the queue the function republishes to, an S3 object
+the function writes is the object the Distributed Map's ItemReader reads, and the task
+token the function answers with SendTaskSuccess is the one the interpreter waits on
+(``test_part2_shared_moto.py`` checks each of these).
+
+moto 5.2.5 gaps patched here (``moto_fixes``), each the smallest change that restores AWS's
+behaviour; nothing else of moto is touched:
+1. the ``arn:aws:states:::states:startExecution[.sync[:2]]`` integration never converts the
+   ASL's PascalCase parameters to the Step Functions API's camelCase (moto stubs LocalStack's
+   conversion out): every such task fails with ``States.Runtime`` KeyError('StateMachineArn').
+   The fix converts the parameters and the DescribeExecution answer (dates as epoch
+   milliseconds, as AWS returns them);
+2. ``SendTaskFailure`` drops its ``cause`` in moto's response handler (in-process and
+   server alike: both dispatch to the same handler class);
+3. Retry's ``JitterStrategy: FULL`` sleeps a random share of the interval: made 0 s.
+
+Also recorded, for assertions: every SendTaskHeartbeat / SendTaskSuccess / SendTaskFailure
+that reached the Step Functions backend (``TaskCalls``), and the size of every history event
+the interpreter writes, Distributed Map children included (``EventSizes``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from .common import FUNCTION_ARN, REGION, HarnessError
+from .runtime_api import RuntimeApi
+from .sqs import Poll, SqsPoller
+from .state_machine import ROLE_ARN, Execution, LocalStepFunctions, state_machine_definition
+from .template import WAIT_LOOP_URI, state_machine_properties
+
+CALLBACK_URI = "statemachine/wait-for-indexing-callback.asl.json"
+INGEST_URI = "statemachine/wait-for-ingest.asl.json"
+STATES_PAYLOAD_LIMIT = 262_144  # bytes Step Functions moves between states (256 KiB)
+CAUSE_LIMIT = 32_768  # characters of an error cause
+
+# The endpoint variables the function reads (AWS SDK for Rust's service ids).
+FUNCTION_ENDPOINT_VARS = ("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_EVENTBRIDGE")
+
+
+# --------------------------------------------------------------------------------------
+# moto 5.2.5 fixes
+# --------------------------------------------------------------------------------------
+
+_SFN_MODEL: list = []
+
+
+def _sfn_operation(action: str):
+    """botocore's model of a Step Functions operation, from an ASL action ("startExecution")
+    or a boto method name ("describe_execution")."""
+    import botocore.session
+
+    if not _SFN_MODEL:
+        _SFN_MODEL.append(botocore.session.get_session().get_service_model("stepfunctions"))
+    return _SFN_MODEL[0].operation_model("".join(p[:1].upper() + p[1:] for p in action.split("_")))
+
+
+class _NoJitter:
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return low
+
+
+def moto_fixes(jitter: bool = False) -> list:
+    """The patchers for the three gaps in the module docstring (not started); ``jitter=True``
+    leaves Retry's FULL jitter as moto has it."""
+    from moto.stepfunctions import responses as sfn_responses
+    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    cls = state_task_service_sfn.StateTaskServiceSfn
+    own_normalise = cls._normalise_parameters
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        own_normalise(self, parameters, boto_service_name, service_action_name)  # Input -> JSON string
+        shape = _sfn_operation(service_action_name or self.resource.api_action).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        shape = _sfn_operation(service_action_name or self.resource.api_action).output_shape
+        if shape is not None and isinstance(response, dict):
+            self._from_boto_response(response, shape)
+            for key, value in list(response.items()):
+                if isinstance(value, datetime.datetime):
+                    response[key] = int(value.timestamp() * 1000)
+
+    def send_task_failure(self):
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return sfn_responses.EmptyResult()
+
+    patchers = [
+        mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
+        mock.patch.object(cls, "_normalise_response", normalise_response),
+        mock.patch.object(sfn_responses.StepFunctionResponse, "send_task_failure", send_task_failure),
+    ]
+    if not jitter:
+        patchers.append(mock.patch.object(jitter_strategy_decl, "random", _NoJitter()))
+    return patchers
+
+
+class EventSizes:
+    """Records the size of every history event moto's interpreter writes, in every execution
+    and in every Distributed Map child (whose events moto keeps in no history)."""
+
+    def __init__(self) -> None:
+        self.largest = 0
+        self.largest_event: tuple[str, int] = ("", 0)
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def patcher(self):
+        from moto.stepfunctions.parser.asl.eval.event import event_manager
+
+        original = event_manager.EventManager.add_event
+        sizes = self
+
+        def add_event(manager, context, event_type, event_details=None, *args, **kwargs):
+            size = len(json.dumps(event_details or {}, default=str).encode("utf-8"))
+            with sizes._lock:
+                sizes.count += 1
+                if size > sizes.largest:
+                    sizes.largest = size
+                    sizes.largest_event = (str(event_type), size)
+            return original(manager, context, event_type, event_details, *args, **kwargs)
+
+        return mock.patch.object(event_manager.EventManager, "add_event", add_event)
+
+
+# --------------------------------------------------------------------------------------
+# Task token calls, as the Step Functions backend received them
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskCall:
+    """One SendTaskHeartbeat / SendTaskSuccess / SendTaskFailure that reached moto's backend
+    (through the server or in-process). ``answer``: None when it was accepted, else the
+    exception moto raised (InvalidToken, TaskTimedOut, TaskDoesNotExist)."""
+
+    kind: str  # "heartbeat" | "success" | "failure"
+    token: str
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    answer: str | None = None
+    at: float = field(default_factory=time.monotonic)
+
+
+class TaskCalls:
+    """Wraps the backend's three task-token methods and keeps every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[TaskCall] = []
+        self._lock = threading.Lock()
+
+    def patchers(self) -> list:
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend as Backend
+
+        def wrap(kind: str, original):
+            def method(backend, task_token, *args, **kwargs):
+                call = TaskCall(kind, task_token)
+                if kind == "success":
+                    call.output = args[0] if args else kwargs.get("outcome")
+                elif kind == "failure":
+                    call.error, call.cause = kwargs.get("error"), kwargs.get("cause")
+                try:
+                    return original(backend, task_token, *args, **kwargs)
+                except Exception as e:
+                    call.answer = type(e).__name__
+                    raise
+                finally:
+                    with self._lock:
+                        self.calls.append(call)
+
+            return method
+
+        return [
+            mock.patch.object(Backend, name, wrap(kind, getattr(Backend, name)))
+            for kind, name in (
+                ("heartbeat", "send_task_heartbeat"),
+                ("success", "send_task_success"),
+                ("failure", "send_task_failure"),
+            )
+        ]
+
+    def of(self, kind: str | None = None, token: str | None = None) -> list[TaskCall]:
+        with self._lock:
+            return [c for c in self.calls if (kind is None or c.kind == kind) and (token is None or c.token == token)]
+
+
+# --------------------------------------------------------------------------------------
+# The shared moto
+# --------------------------------------------------------------------------------------
+
+
+class SharedMoto:
+    """moto in this process (``LocalStepFunctions``: mock_aws with the interpreter on, the
+    wait loop state machine, Lambda tasks to ``runtime``) plus a ``ThreadedMotoServer`` on
+    127.0.0.1 serving the same backends to the function; ``function_env()`` is what the
+    function needs to reach it. ``rounds_per_execution`` and ``wait_seconds`` go into the
+    wait loop's definition; ``create_state_machine`` adds the template's other machines.
+    A context manager; ``close()`` stops the server, then moto."""
+
+    def __init__(self, runtime: RuntimeApi, *, wait_seconds: int = 0, rounds_per_execution: int | None = None) -> None:
+        self.runtime = runtime
+        self.wait_seconds = wait_seconds
+        substitutions = {"RoundsPerExecution": rounds_per_execution} if rounds_per_execution is not None else None
+        self.sfn = LocalStepFunctions(runtime, wait_seconds=wait_seconds, substitutions=substitutions)
+        self.tasks = TaskCalls()
+        self.sizes = EventSizes()
+        self._patches: list[Any] = []
+        self._env: Any = None
+        self._server: Any = None
+        self._werkzeug_level: int | None = None
+        self.endpoint = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def open(self) -> "SharedMoto":
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        # The test process's own endpoint settings must not send the interpreter's SQS or S3
+        # calls anywhere but moto (restored by the patch).
+        self._env = mock.patch.dict(os.environ, {})
+        self._env.start()
+        for var in FUNCTION_ENDPOINT_VARS + ("AWS_ENDPOINT_URL_EVENTS",):
+            os.environ.pop(var, None)
+        self.sfn.open()
+        for patcher in moto_fixes() + self.tasks.patchers() + [self.sizes.patcher()]:
+            self._begin(patcher)
+        werkzeug = logging.getLogger("werkzeug")
+        self._werkzeug_level = werkzeug.level
+        werkzeug.setLevel(logging.ERROR)  # no access log line per request on stderr
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        if host != "127.0.0.1":
+            raise HarnessError(f"moto's server bound {host}, not 127.0.0.1")
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def _begin(self, patch: Any) -> None:
+        patch.start()
+        self._patches.append(patch)
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        if self._server is not None:
+            try:
+                self._server.stop()
+            except BaseException as e:
+                errors.append(e)
+            self._server = None
+        while self._patches:
+            self._patches.pop().stop()
+        self.sfn.close()
+        if self._env is not None:
+            self._env.stop()
+            self._env = None
+        if self._werkzeug_level is not None:
+            logging.getLogger("werkzeug").setLevel(self._werkzeug_level)
+            self._werkzeug_level = None
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> "SharedMoto":
+        return self.open()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- clients and the function's side -------------------------------------------------
+    def function_env(self) -> dict[str, str]:
+        """The function's endpoint variables, all pointing at the server (with
+        AWS_ENDPOINT_URL_S3 set the function addresses S3 path-style)."""
+        return {var: self.endpoint for var in FUNCTION_ENDPOINT_VARS}
+
+    def client(self, service: str):
+        """An in-process boto3 client (what the interpreter uses)."""
+        import boto3
+
+        return boto3.client(service, region_name=REGION)
+
+    def server_client(self, service: str):
+        """A boto3 client of the server, as the function sees moto (path-style S3)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"}),
+        )
+
+    # -- state machines --------------------------------------------------------------------
+    @property
+    def loop_arn(self) -> str:
+        return self.sfn.arn
+
+    def create_state_machine(self, definition_uri: str, name: str | None = None, **substitutions: Any) -> str:
+        """One of the template's state machines (``definition_uri``), substituted as a
+        deployment with default parameters would except for ``substitutions``."""
+        wait = self.wait_seconds if definition_uri == WAIT_LOOP_URI else None
+        definition = state_machine_definition(FUNCTION_ARN, wait, definition_uri=definition_uri, **substitutions)
+        stem = definition_uri.rsplit("/", 1)[-1].removesuffix(".asl.json")
+        return self.sfn.client.create_state_machine(
+            name=name or f"{stem}-{uuid.uuid4().hex[:8]}",
+            definition=definition,
+            roleArn=ROLE_ARN,
+            type=state_machine_properties(definition_uri).get("Type", "STANDARD"),
+        )["stateMachineArn"]
+
+    def start(self, machine_arn: str, execution_input: Any, name: str | None = None) -> str:
+        """Always named: moto 5.2.5 names unnamed executions "None"."""
+        return self.sfn.client.start_execution(
+            stateMachineArn=machine_arn, name=name or uuid.uuid4().hex, input=json.dumps(execution_input)
+        )["executionArn"]
+
+    def wait(self, execution_arn: str, timeout: float = 90.0) -> Execution:
+        return self.sfn.wait(execution_arn, timeout)
+
+    def run(self, machine_arn: str, execution_input: Any, timeout: float = 90.0) -> Execution:
+        return self.wait(self.start(machine_arn, execution_input), timeout)
+
+    def executions(self, machine_arn: str) -> list[dict]:
+        pages = self.sfn.client.get_paginator("list_executions").paginate(stateMachineArn=machine_arn)
+        return [e for page in pages for e in page["executions"]]
+
+
+def largest_history_payload(events: list[dict]) -> int:
+    """The largest input, output or cause (bytes, UTF-8) of any event in a history."""
+    largest = 0
+    for event in events:
+        for key, details in event.items():
+            if key.endswith("EventDetails") and isinstance(details, dict):
+                for name in ("input", "output", "cause", "parameters"):
+                    value = details.get(name)
+                    if isinstance(value, str):
+                        largest = max(largest, len(value.encode("utf-8")))
+    return largest
+
+
+# --------------------------------------------------------------------------------------
+# The event source mapping, in the background
+# --------------------------------------------------------------------------------------
+
+
+class BackgroundPoller:
+    """An ``SqsPoller`` (Lambda's event source mapping) run on a thread while a state machine
+    waits: polls, invokes, deletes what the function did not report. ``close()`` stops it
+    and re-raises the first error it met (a test must not pass with a broken poller)."""
+
+    def __init__(self, poller: SqsPoller, idle_sleep: float = 0.05) -> None:
+        self.poller = poller
+        self.idle_sleep = idle_sleep
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="sqs-poller")
+        self._thread.start()
+
+    @property
+    def polls(self) -> list[Poll]:
+        return self.poller.polls
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.poller.poll_once() is None:
+                    self._stop.wait(self.idle_sleep)
+            except BaseException as e:
+                self.errors.append(e)
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=90)
+        if self._thread.is_alive():
+            raise HarnessError("the SQS poller did not stop within 90 s")
+        if self.errors:
+            raise self.errors[0]
+
+    def __enter__(self) -> "BackgroundPoller":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
