@@ -36,20 +36,20 @@ import json
 import logging
 import os
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-from .common import FUNCTION_ARN, REGION, HarnessError
+from .common import FUNCTION_ARN, REGION, HarnessError, now_ms
 from .runtime_api import RuntimeApi
 from .sqs import Poll, SqsPoller
 from .state_machine import ROLE_ARN, Execution, LocalStepFunctions, state_machine_definition
-from .template import WAIT_LOOP_URI, state_machine_properties
+from .template import WAIT_LOOP_URI, parameter_default, state_machine_properties
 
 CALLBACK_URI = "statemachine/wait-for-indexing-callback.asl.json"
 INGEST_URI = "statemachine/wait-for-ingest.asl.json"
+PAYLOAD_BUCKET = "kendra-waiter-payloads-e2e"
 STATES_PAYLOAD_LIMIT = 262_144  # bytes Step Functions moves between states (256 KiB)
 CAUSE_LIMIT = 32_768  # characters of an error cause
 
@@ -165,7 +165,7 @@ class TaskCall:
     error: str | None = None
     cause: str | None = None
     answer: str | None = None
-    at: float = field(default_factory=time.monotonic)
+    at_ms: int = field(default_factory=now_ms)  # wall clock, as Poll.received_ms and Result.finished_ms
 
 
 class TaskCalls:
@@ -356,6 +356,29 @@ class SharedMoto:
     def executions(self, machine_arn: str) -> list[dict]:
         pages = self.sfn.client.get_paginator("list_executions").paginate(stateMachineArn=machine_arn)
         return [e for page in pages for e in page["executions"]]
+
+
+def function_environment(
+    moto: SharedMoto, *, retry_queue_url: str | None = None, bucket: str | None = PAYLOAD_BUCKET, **extra: str | None
+) -> dict[str, str | None]:
+    """The function's environment as template.yaml sets it, pointed at ``moto``: the payload
+    bucket and prefix and MAX_RESULT_BYTES from the template's defaults, the check queue as
+    RETRY_QUEUE_URL with RETRY_DELAY_SECONDS 0 (tests do not wait out backoff); ``extra``
+    overrides by name (None removes a variable)."""
+    env: dict[str, str | None] = dict(moto.function_env())
+    env.update(
+        PAYLOAD_PREFIX=str(parameter_default("PayloadPrefix")),
+        MAX_RESULT_BYTES=str(parameter_default("MaxResultBytes")),
+        RETRY_DELAY_SECONDS="0",
+        RETRY_MAX_DELAY_SECONDS="0",
+        AWS_LAMBDA_LOG_FORMAT="JSON",
+    )
+    if bucket:
+        env["PAYLOAD_BUCKET"] = bucket
+    if retry_queue_url:
+        env["RETRY_QUEUE_URL"] = retry_queue_url
+    env.update(extra)
+    return env
 
 
 def largest_history_payload(events: list[dict]) -> int:
