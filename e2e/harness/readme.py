@@ -1,0 +1,466 @@
+"""README.md's runnable command blocks, and running them as a reader would.
+
+A fenced block preceded by an HTML comment ``<!-- test: NAME -->`` (invisible on GitHub) is
+one a test runs, or checks, exactly as written: ``readme_blocks()`` returns them by name.
+Blocks run in bash (``-e -o pipefail``) from the repository root, in an environment with
+nothing of the caller's AWS set-up (no ``AWS_*`` variables, no ``~/.aws`` files) and
+``.venv/bin`` first on PATH, which is what the README asks of a reader. The ports the README
+reads from ``KENDRA_PORT`` / ``LAMBDA_PORT`` are set to free ones.
+
+``ShellProcess`` runs a block that serves until stopped (kendra-local, ``cargo lambda watch``)
+in its own process group, stopped as a group; ``run_block`` runs a block to its end with a
+bound. ``KendraAdmin`` reads kendra-local's request log over its admin API when the test did
+not start the emulator itself (the README's command did). ``parse_invoke`` reads what
+``cargo lambda invoke`` prints: the answer on stdout, or for a function error exit status 1
+and ``Error: <errorType>`` with the message on stderr.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .common import REPO, HarnessError, Stack, free_port, wait_until
+from .events import doc_id, load_event, sample_event_names
+
+README = REPO / "README.md"
+VENV_BIN = REPO / ".venv" / "bin"
+MARKER = re.compile(r"^<!-- test: ([a-z0-9-]+) -->$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One marked fenced block: its text (the lines between the fences, newline-ended), its
+    info string (``sh``) and the 1-based line of its marker."""
+
+    name: str
+    text: str
+    lang: str
+    line: int
+
+
+def readme_blocks(path: Path = README) -> dict[str, Block]:
+    """Every marked block of the README, by name. A marker must be followed directly by a
+    fenced block, and a name used once: anything else is a HarnessError naming the line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: dict[str, Block] = {}
+    for i, line in enumerate(lines):
+        m = MARKER.match(line.strip())
+        if not m:
+            continue
+        name = m.group(1)
+        if name in blocks:
+            raise HarnessError(f"README.md:{i + 1}: marker {name} used twice")
+        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
+            raise HarnessError(f"README.md:{i + 1}: marker {name} is not followed by a fenced block")
+        fence = lines[i + 1]
+        ticks = fence[: len(fence) - len(fence.lstrip("`"))]
+        try:
+            end = next(j for j in range(i + 2, len(lines)) if lines[j].rstrip() == ticks)
+        except StopIteration:
+            raise HarnessError(f"README.md:{i + 2}: the block of marker {name} is not closed") from None
+        text = "".join(f"{l}\n" for l in lines[i + 2:end])
+        blocks[name] = Block(name, text, fence[len(ticks):].strip(), i + 1)
+    return blocks
+
+
+def reader_environment(scratch: Path, **extra: str) -> dict[str, str]:
+    """The environment of a reader's shell: the caller's, less every AWS_* variable and every
+    variable the README's commands read (KENDRA_*, LAMBDA_PORT), with ``.venv/bin`` first on
+    PATH and AWS config/credentials files pointed at files that do not exist, so only what a
+    block sets reaches the AWS CLI and the function. ``extra`` is added last."""
+    for tool in ("cargo-lambda", "aws"):
+        if not (VENV_BIN / tool).is_file():
+            raise HarnessError(f".venv/bin/{tool} is missing: run `bash scripts/setup.sh` (e2e/requirements.txt installs it)")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith(("AWS_", "KENDRA_", "CARGO_LAMBDA_")) or k in ("LAMBDA_PORT", "VIRTUAL_ENV", "RUST_LOG"))
+    }
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["AWS_CONFIG_FILE"] = str(scratch / "no-aws-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(scratch / "no-aws-credentials")
+    env.update(extra)
+    return env
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 right now (for servers told a port, not 0)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _bash(script: str) -> list[str]:
+    return ["bash", "-e", "-o", "pipefail", "-c", script]
+
+
+def _stop_group(proc: subprocess.Popen, grace: float, tree: list[tuple[int, str]] | None = None) -> int | None:
+    """Stops a block: SIGTERM to the process group it leads and to every process below it
+    that left the group, SIGKILL to what is left after ``grace`` seconds; returns the block's
+    exit code. ``tree``: the processes below it, when the caller has already listed them."""
+    tree = descendants(proc.pid) if tree is None else tree
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        for pid, start in tree:
+            if alive(pid, start):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        end = time.monotonic() + grace
+        while time.monotonic() < end and (group_alive(proc.pid) or any(alive(p, s) for p, s in tree)):
+            proc.poll()
+            time.sleep(0.05)
+        if not (group_alive(proc.pid) or any(alive(p, s) for p, s in tree)):
+            break
+    proc.wait(timeout=grace)
+    return proc.returncode
+
+
+def _proc_stat(pid: int) -> tuple[str, int, int, str, int] | None:
+    """(state, ppid, pgrp, start time, session) of a process from /proc, or None when it is
+    gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1]), int(fields[2]), fields[19], int(fields[3])
+
+
+def _all_processes() -> dict[int, tuple[str, int, int, str, int]]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None:
+                out[int(entry.name)] = stat
+    return out
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """Every live process below ``pid``, as (pid, start time): cargo-lambda starts the
+    function in a process group of its own, so stopping a block's group is not enough."""
+    procs = _all_processes()
+    children: dict[int, list[int]] = {}
+    for p, (_state, ppid, *_rest) in procs.items():
+        children.setdefault(ppid, []).append(p)
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append((p, procs[p][3]))
+        todo += children.get(p, [])
+    return out
+
+
+def alive(pid: int, start: str) -> bool:
+    """Whether that very process (same start time: not a reused pid) runs, zombies excluded."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[3] == start and stat[0] != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process of the group remains."""
+    return any(pgrp == pgid and state != "Z" for state, _ppid, pgrp, *_rest in _all_processes().values())
+
+
+def session_processes(sid: int) -> list[tuple[int, str]]:
+    """The live processes of a session, as (pid, command line)."""
+    out = []
+    for pid, (state, _ppid, _pgrp, _start, session) in _all_processes().items():
+        if session == sid and state != "Z":
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            out.append((pid, cmd))
+    return out
+
+
+class ShellProcess:
+    """A block that serves until stopped, run in its own session (process group); stdout and
+    stderr go to files in ``workdir``. ``close()`` stops the whole group."""
+
+    def __init__(self, block: Block, env: dict[str, str], workdir: Path) -> None:
+        self.block = block
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path = workdir / f"{block.name}.stdout"
+        self.stderr_path = workdir / f"{block.name}.stderr"
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            _bash(block.text),
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            start_new_session=True,
+        )
+        self.pgid = self.proc.pid
+        self.returncode: int | None = None
+        self.tree: list[tuple[int, str]] = []
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def tails(self) -> str:
+        return f"--- {self.block.name} stdout\n{self.stdout()[-3000:]}\n--- {self.block.name} stderr\n{self.stderr()[-3000:]}"
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Polls ``predicate`` until it holds; fails at once, with the logs, if the block ended."""
+
+        def check() -> Any:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{self.block.name} ended with {self.proc.returncode} before {what}\n{self.tails()}")
+            return predicate()
+
+        try:
+            return wait_until(check, timeout, what, interval=0.1)
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}\n{self.tails()}") from None
+
+    def close(self) -> int | None:
+        if self.returncode is None:
+            self.tree = descendants(self.proc.pid)
+            self.returncode = _stop_group(self.proc, grace=10, tree=self.tree)
+        self._out.close()
+        self._err.close()
+        return self.returncode if self.returncode is not None else self.proc.returncode
+
+
+@dataclass
+class Completed:
+    """A block run to its end: exit status, output, how long it took, and the processes it
+    started that were still running when it ended (then stopped: a clean block leaves none)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    leftovers: list[str]
+
+
+def run_block(text: str, env: dict[str, str], timeout: float) -> Completed:
+    """Runs ``text`` in bash from the repository root and waits for it; after ``timeout``
+    seconds its process group is stopped and a TimeoutError raised."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        _bash(text),
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc, grace=5)
+        out, err = proc.communicate()
+        raise TimeoutError(
+            f"block did not end within {timeout}s:\n{text}\nstdout: {out.decode(errors='replace')[-2000:]}\n"
+            f"stderr: {err.decode(errors='replace')[-2000:]}"
+        ) from None
+    seconds = time.monotonic() - start
+    # The block ran in a session of its own: whatever still runs in it was left behind.
+    left = session_processes(proc.pid)
+    for pid, _cmd in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return Completed(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), seconds, [c for _p, c in left])
+
+
+def json_documents(text: str) -> list[Any]:
+    """The JSON values printed one after another (the AWS CLI prints one per command)."""
+    decoder = json.JSONDecoder()
+    values, i = [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return values
+        value, i = decoder.raw_decode(text, i)
+        values.append(value)
+
+
+@dataclass
+class InvokeAnswer:
+    """What ``cargo lambda invoke`` printed: the payload (exit 0), or the function error's
+    type and message (exit 1, ``Error: <errorType>`` and the message on stderr)."""
+
+    returncode: int
+    payload: Any
+    error_type: str | None
+    error_message: str | None
+    stdout: str
+    stderr: str
+
+
+def parse_invoke(done: Completed) -> InvokeAnswer:
+    if done.returncode == 0:
+        return InvokeAnswer(0, json.loads(done.stdout), None, None, done.stdout, done.stderr)
+    m = re.search(r"^Error: (\S+)\s*$", done.stderr, re.M)
+    if not m:
+        return InvokeAnswer(done.returncode, None, None, None, done.stdout, done.stderr)
+    # miette's report: "  × first line" then "  │ continued" lines, then a blank line.
+    message_lines = []
+    for line in done.stderr[m.end():].splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("×", "│")):
+            message_lines.append(stripped[1:].strip())
+        elif message_lines:
+            break
+    return InvokeAnswer(done.returncode, None, m.group(1), " ".join(message_lines), done.stdout, done.stderr)
+
+
+class KendraAdmin:
+    """kendra-local's admin API at ``endpoint`` (an emulator the test did not start itself)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        hostport = self.endpoint.split("://", 1)[1]
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port)
+
+    def _call(self, method: str, path: str) -> Any:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request(method, "/_kendra_local/" + path)
+            resp = conn.getresponse()
+            raw = resp.read()
+            if resp.status >= 300:
+                raise HarnessError(f"kendra-local admin {method} {path}: {resp.status} {raw[:300]!r}")
+            return json.loads(raw) if raw else None
+        finally:
+            conn.close()
+
+    def healthy(self) -> bool:
+        try:
+            return self._call("GET", "health").get("status") == "ok"
+        except (OSError, HarnessError, ValueError):
+            return False
+
+    def requests(self) -> list[dict]:
+        return self._call("GET", "requests")
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def event_batches(event: Any) -> list[dict]:
+    """The batches an event carries: itself for a direct batch, each SQS body that parses to
+    an object."""
+    if isinstance(event, dict) and "Records" in event:
+        out = []
+        for record in event["Records"]:
+            try:
+                body = json.loads(record.get("body", ""))
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                out.append(body)
+        return out
+    return [event]
+
+
+def event_document_ids(event: Any) -> list[str]:
+    """Every document id an event's batches name, in order (duplicates kept)."""
+    return [doc_id(d) for b in event_batches(event) for d in (b.get("documents") or [])]
+
+
+def settled_put_ids() -> list[str]:
+    """The ids of the PUT documents of every valid sample event, sorted: what kendra-local must
+    have indexed for every sample to settle in one round."""
+    ids = set()
+    for name in sample_event_names():
+        if name.startswith("invalid-"):
+            continue
+        for batch in event_batches(load_event(name)):
+            if batch.get("operation", "PUT") == "PUT":
+                ids |= {doc_id(d) for d in batch.get("documents") or []}
+    return sorted(ids)
+
+
+# `cargo run --release -p kendra-local` may have to build kendra-local first.
+KENDRA_START_TIMEOUT = 900.0
+
+
+class Reader:
+    """A reader following the README in ``scratch``: their environment (``reader_environment``
+    with free ports in KENDRA_PORT and LAMBDA_PORT), the blocks they started in the
+    background (stopped, each as a process group, by ``close()``, latest first)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.kendra_port, self.lambda_port = free_ports(2)
+        self.env = reader_environment(scratch, KENDRA_PORT=str(self.kendra_port), LAMBDA_PORT=str(self.lambda_port))
+        self.blocks = readme_blocks()
+        self.started: list[ShellProcess] = []
+        self._stack = Stack()
+
+    def start(self, name: str) -> ShellProcess:
+        """A block that serves until stopped, in the background."""
+        proc = ShellProcess(self.blocks[name], self.env, self.scratch)
+        self.started.append(proc)
+        return self._stack.add(proc)
+
+    def run(self, text: str, timeout: float) -> Completed:
+        return run_block(text, self.env, timeout)
+
+    def start_kendra_local(self) -> KendraAdmin:
+        """The README's kendra-local command, until it prints where it listens (on the port
+        KENDRA_PORT names) and answers its health check."""
+        kendra = self.start("readme-kendra-local")
+        url = f"http://127.0.0.1:{self.kendra_port}"
+        line = f"kendra-local listening on {url}"
+        kendra.wait_for(lambda: line in kendra.stdout(), KENDRA_START_TIMEOUT, repr(line))
+        admin = KendraAdmin(url)
+        kendra.wait_for(admin.healthy, 30, "kendra-local health")
+        return admin
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def leftovers(self) -> list[str]:
+        """Blocks of which a process still runs after ``close()`` (in the block's group, or
+        one that was below it when it was stopped)."""
+        return [
+            p.block.name for p in self.started if group_alive(p.pgid) or any(alive(pid, start) for pid, start in p.tree)
+        ]
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
