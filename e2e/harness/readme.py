@@ -324,12 +324,13 @@ def parse_invoke(done: Completed) -> InvokeAnswer:
     m = re.search(r"^Error: (\S+)\s*$", done.stderr, re.M)
     if not m:
         return InvokeAnswer(done.returncode, None, None, None, done.stdout, done.stderr)
-    # miette's report: "  × first line" then "  │ continued" lines, then a blank line.
+    # miette's report: "  × first line", "  │ continued" (or "x"/"|" in its ASCII theme),
+    # then a blank line before cargo-lambda's own "Was this behavior unexpected?".
     message_lines = []
     for line in done.stderr[m.end():].splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("×", "│")):
-            message_lines.append(stripped[1:].strip())
+        stripped = re.sub(r"^\s*(?:×|│|x(?= )|\|)", "", line).strip()
+        if stripped:
+            message_lines.append(stripped)
         elif message_lines:
             break
     return InvokeAnswer(done.returncode, None, m.group(1), " ".join(message_lines), done.stdout, done.stderr)
