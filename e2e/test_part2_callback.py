@@ -36,6 +36,7 @@ class World:
     machine: str
     poller: BackgroundPoller
     kendra: object
+    function: object
 
     def run(self, batch: dict, timeout: float = 60.0):
         return self.moto.run(self.machine, batch, timeout=timeout)
@@ -61,10 +62,10 @@ def world(e2e):
         sqs = moto.client("sqs")
         queues = create_queues(sqs, "cb", visibility_timeout=30)
         moto.client("s3").create_bucket(Bucket=PAYLOAD_BUCKET)
-        e2e.function(runtime, function_environment(moto, retry_queue_url=queues.check_url), kendra=kendra)
+        function = e2e.function(runtime, function_environment(moto, retry_queue_url=queues.check_url), kendra=kendra)
         machine = moto.create_state_machine(CALLBACK_URI, CheckQueueUrl=queues.check_url)
         poller = stack.add(BackgroundPoller(SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=100, invoke_timeout_ms=20_000)))
-        yield World(moto, queues, machine, poller, kendra)
+        yield World(moto, queues, machine, poller, kendra, function)
 
 
 def batch(docs, **fields) -> dict:
@@ -181,3 +182,32 @@ def wait_settled(world: World) -> bool:
     """The check queue and its dead-letter queue empty once the poller has nothing left
     (the last delete may trail the execution's end by a moment)."""
     return wait_until(world.settled, 10, "check queue and DLQ empty")
+
+
+def test_a_token_nobody_waits_for_any_more_is_acknowledged(world):
+    # The execution is stopped while its batch is still being checked (stuck-... stays
+    # PROCESSING): the function's next heartbeat is refused (InvalidToken / TaskDoesNotExist /
+    # TaskTimedOut), which means nobody waits any more: logged at WARN, the message
+    # acknowledged, no republish, nothing in the dead-letter queue.
+    world.kendra.put_documents(["stuck-cb-1"])
+    execution = world.moto.start(world.machine, batch(["stuck-cb-1"], maxAttempts=10_000))
+    wait_until(lambda: len(world.moto.tasks.of("heartbeat")) >= 2, 30, "two rounds")
+    world.moto.sfn.client.stop_execution(executionArn=execution, error="Test", cause="stopped by the test")
+    stopped = world.moto.wait(execution, 30)
+    # AWS: ABORTED. moto 5.2.5 ends the waiting task as States.Timeout: FAILED. Either way the
+    # token is dead, which is what this test is about.
+    assert (stopped.status, stopped.error) in (("ABORTED", None), ("FAILED", "States.Timeout")), stopped
+    assert wait_settled(world)
+    token = first_token(world)
+    heartbeats = world.moto.tasks.of("heartbeat", token)
+    refused = [h for h in heartbeats if h.answer is not None]
+    assert len(refused) == 1 and refused[0] is heartbeats[-1], [(h.answer) for h in heartbeats]
+    assert refused[0].answer in ("InvalidToken", "TaskDoesNotExist", "TaskTimedOut")
+    assert len(heartbeats) < 100, "the batch stopped being checked"
+    # The round whose heartbeat was refused was acknowledged and not republished.
+    last = world.polls_of(token)[-1]
+    assert last.failures == [] and len(last.acknowledged) == 1
+    assert world.moto.tasks.of("success") == [] and world.moto.tasks.of("failure") == []
+    fn = world.function
+    warnings = [r for r in fn.json_lines() if r.get("level") == "WARN" and "nobody waits" in json.dumps(r)]
+    assert len(warnings) == 1, fn.stdout()[-2000:]
