@@ -20,6 +20,7 @@ import pytest
 
 from harness import INDEX_ID, SqsPoller, Stack, create_queues, queue_is_empty
 from harness.moto_shared import (
+    CAUSE_LIMIT,
     INGEST_URI,
     PAYLOAD_BUCKET,
     STATES_PAYLOAD_LIMIT,
@@ -56,17 +57,17 @@ class Ingest:
 
 @pytest.fixture
 def ingest(e2e):
-    """``ingest(indexing_checks=0, **substitutions)``: kendra-local (documents PROCESSING for
-    ``indexing_checks`` checks, then their outcome), the shared moto with the payload bucket and
-    the template's queues, the function (template environment), the wait loop (WaitSeconds
-    0), the ingest state machine (template defaults but for ``substitutions``: BatchSize,
+    """``ingest(indexing_checks=0, rounds_per_execution=None, **substitutions)``: kendra-local
+    (documents PROCESSING for ``indexing_checks`` checks, then their outcome), the shared moto
+    with the payload bucket and the template's queues, the function (template environment),
+    the wait loop (WaitSeconds 0, the template's RoundsPerExecution unless given), the ingest state machine (template defaults but for ``substitutions``: BatchSize,
     MaxConcurrency, ...), and the event source mapping polling the check queue."""
     stack = Stack()
 
-    def make(indexing_checks: int = 0, **substitutions) -> Ingest:
+    def make(indexing_checks: int = 0, rounds_per_execution: int | None = None, **substitutions) -> Ingest:
         kendra = e2e.kendra(indexing_checks=indexing_checks)
         runtime = e2e.runtime(default_timeout_ms=60_000)
-        moto = stack.add(SharedMoto(runtime).open())
+        moto = stack.add(SharedMoto(runtime, rounds_per_execution=rounds_per_execution).open())
         sqs = moto.client("sqs")
         queues = create_queues(sqs, "ing", visibility_timeout=90)
         moto.client("s3").create_bucket(Bucket=PAYLOAD_BUCKET)
@@ -194,3 +195,45 @@ def test_csv_and_json_lines_manifests(ingest, kind):
     firsts = [json.loads(m["Body"]) for p in world.poller.polls for m in p.received]
     assert sorted(b["batchNumber"] for b in firsts) == [1, 2, 3, 4, 5]  # 32 documents in batches of 7
     check_payload_sizes(world, end)
+
+
+@pytest.mark.parametrize("mode", ["callback", "loop"])
+def test_a_batch_whose_failures_are_in_s3_is_summarised_by_reference(ingest, mode):
+    # Batch 2 fails entirely with 100-character ids: its failures (about 250 KB) exceed
+    # MAX_RESULT_BYTES (loop: the result carries failedRef) and a cause's 32,768 characters
+    # (callback: the cause carries failedRef and the first failures); record and summarise
+    # must read the list back from S3.
+    world = ingest(BatchSize=1000, MaxConcurrency=3)
+    ok = [f"ing-ok-{i:05d}" for i in range(2000)]
+    failing = [f"fail-ing-{i:04d}-" + "f" * 86 for i in range(1000)]
+    ids = ok[:1000] + failing + ok[1000:]
+    world.kendra.put_documents(ids)
+    end = world.run(world.put_manifest("manifests/refs.json", json.dumps(ids)), waitMode=mode)
+    check_summary(world, end, 3000, failing)
+    if mode == "callback":
+        [failure] = world.moto.tasks.of("failure")
+        assert len(failure.cause) <= CAUSE_LIMIT and json.loads(failure.cause)["failedRef"]["count"] == 1000
+    else:
+        outputs = [world.moto.wait(e["executionArn"]).output for e in world.moto.executions(world.moto.loop_arn)]
+        [failed_batch] = [o for o in outputs if o["status"] == "FAILED"]
+        assert failed_batch["batchNumber"] == 2 and failed_batch["failedRef"]["count"] == 1000 and "failed" not in failed_batch
+    check_payload_sizes(world, end)
+
+
+def test_loop_mode_batches_that_continue_as_new(ingest):
+    # Each batch needs 4 rounds (PROCESSING 3 times) and a wait loop execution hands over
+    # after 2: every batch is a chain of two executions whose first ends IngestBatchDone or
+    # AllDocumentsDone with the batch's final result, as one execution would.
+    world = ingest(indexing_checks=3, rounds_per_execution=2, BatchSize=4, MaxConcurrency=3)
+    ids = [f"chain-{i}" for i in range(10)] + ["fail-chain-1", "fail-chain-2"]
+    world.kendra.put_documents(ids)
+    end = world.run(world.put_manifest("manifests/chain.json", json.dumps(ids)), waitMode="loop")
+    check_summary(world, end, 12, ["fail-chain-1", "fail-chain-2"])
+    executions = [world.moto.wait(e["executionArn"]) for e in world.moto.executions(world.moto.loop_arn)]
+    firsts = [e for e in executions if e.arn.rsplit(":", 1)[1].startswith("batch")]
+    assert len(firsts) == 3 and len(executions) == 6
+    assert all(e.status == "SUCCEEDED" and e.output["attempt"] == 4 for e in firsts)
+    # Batches of 4: the third holds both failures.
+    ends = sorted((e.output["batchNumber"], e.output["status"], e.states[-1]) for e in firsts)
+    assert ends == [(1, "SUCCEEDED", "AllDocumentsDone"), (2, "SUCCEEDED", "AllDocumentsDone"), (3, "FAILED", "IngestBatchDone")]
+    check_payload_sizes(world, end, *executions)
