@@ -51,10 +51,12 @@ class World:
 
 
 @pytest.fixture
-def world(e2e):
+def world(e2e, request):
     """kendra-local (documents PROCESSING for 2 checks, then their outcome), the shared
-    moto with the template's queues and payload bucket, the function pointed at both, the
-    callback state machine, and the event source mapping polling the check queue."""
+    moto with the template's queues and payload bucket, the function pointed at both (its
+    environment overridden by an indirect parameter, a dict), the callback state machine,
+    and the event source mapping polling the check queue."""
+    overrides = getattr(request, "param", {})
     kendra = e2e.kendra(indexing_checks=2)
     runtime = e2e.runtime(default_timeout_ms=20_000)
     with Stack() as stack:
@@ -62,7 +64,7 @@ def world(e2e):
         sqs = moto.client("sqs")
         queues = create_queues(sqs, "cb", visibility_timeout=30)
         moto.client("s3").create_bucket(Bucket=PAYLOAD_BUCKET)
-        function = e2e.function(runtime, function_environment(moto, retry_queue_url=queues.check_url), kendra=kendra)
+        function = e2e.function(runtime, function_environment(moto, retry_queue_url=queues.check_url, **overrides), kendra=kendra)
         machine = moto.create_state_machine(CALLBACK_URI, CheckQueueUrl=queues.check_url)
         poller = stack.add(BackgroundPoller(SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=100, invoke_timeout_ms=20_000)))
         yield World(moto, queues, machine, poller, kendra, function)
@@ -149,6 +151,28 @@ def test_many_failures_go_to_s3_and_the_cause_names_them_by_failed_ref(world):
     listed = json.loads(world.moto.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert sorted(f["documentId"] for f in listed) == sorted(failing)
     assert max(len(e.get("taskSucceededEventDetails", {}).get("output", "")) for e in end.events) < STATES_PAYLOAD_LIMIT
+    assert wait_settled(world)
+
+
+@pytest.mark.parametrize("world", [{"PAYLOAD_BUCKET": None}], indirect=True, ids=["no-bucket"])
+def test_without_a_bucket_a_cause_too_long_keeps_the_first_failures_and_passes_through(world):
+    # 1,500 failures with long ids do not fit a cause and there is nowhere to put the list:
+    # the function's cause keeps the counts and the first failures (no failedRef) within
+    # 32,768 characters, and the state machine passes it through as it came.
+    failing = [f"fail-cb-{i:05d}-" + "w" * 80 for i in range(1500)]
+    world.kendra.put_documents(failing + ["cb-fine"])
+    end = world.run(batch(failing + ["cb-fine"]))
+    assert end.status == "FAILED" and end.error == "DocumentsFailed", end
+    assert end.states[-1] == "PassCauseThrough"
+    assert len(end.cause) <= CAUSE_LIMIT
+    cause = end.cause_json()
+    assert (cause["status"], cause["succeeded"], cause["failedCount"]) == ("FAILED", 1, 1500)
+    assert "failedRef" not in cause and "taskToken" not in cause
+    listed = [f["documentId"] for f in cause["failed"]]
+    assert 0 < len(listed) < 1500 and set(listed) <= set(failing)
+    [failure] = world.moto.tasks.of("failure")
+    assert failure.cause == end.cause
+    assert world.moto.client("s3").list_objects_v2(Bucket=PAYLOAD_BUCKET).get("KeyCount", 0) == 0
     assert wait_settled(world)
 
 

@@ -10,8 +10,11 @@ KENDRA_WAITER_BIN=/work/bins/bootstrap KENDRA_LOCAL_BIN=/work/bins/kendra-local 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
-from harness import INDEX_ID, SqsPoller, Stack, create_queues, drain_queue, queue_is_empty
+import pytest
+
+from harness import INDEX_ID, Queues, SqsPoller, Stack, create_queues, drain_queue, queue_is_empty
 from harness.moto_shared import PAYLOAD_BUCKET, SharedMoto, function_environment
 from harness.template import resource_properties
 
@@ -26,8 +29,36 @@ def route(events, rule: str, pattern: dict, target_arn: str) -> None:
     events.put_targets(Rule=rule, EventBusName="default", Targets=[{"Id": rule, "Arn": target_arn}])
 
 
-def test_one_event_per_finished_batch_indexed_or_failed(e2e):
-    kendra = e2e.kendra(indexing_checks=1)  # PROCESSING once: every batch takes two rounds
+@dataclass
+class Events:
+    moto: SharedMoto
+    kendra: object
+    queues: Queues
+    runtime: object
+    all_url: str
+    failed_url: str
+
+    def send(self, docs: list, request_id: str) -> str:
+        body = {"indexId": INDEX_ID, "operation": "PUT", "documents": docs, "requestId": request_id}
+        return self.moto.client("sqs").send_message(QueueUrl=self.queues.check_url, MessageBody=json.dumps(body))["MessageId"]
+
+    def drain(self) -> SqsPoller:
+        """Lambda's event source mapping until the check queue is empty."""
+        poller = SqsPoller(self.moto.client("sqs"), self.runtime, self.queues.check_url, self.queues.check_arn, batch_size=100, invoke_timeout_ms=20_000)
+        poller.run_until_empty(timeout=60)
+        assert queue_is_empty(self.moto.client("sqs"), self.queues.dlq_url)
+        return poller
+
+    def read(self, url: str) -> list[dict]:
+        return [json.loads(m["Body"]) for m in drain_queue(self.moto.client("sqs"), url)]
+
+
+@pytest.fixture
+def events(e2e):
+    """kendra-local (PROCESSING once: every batch takes two rounds), the shared moto with the
+    template's queues, the payload bucket and two rules (every kendra-waiter event; the
+    template's DocumentsFailedRule) to queues, and the function with EVENT_BUS_NAME default."""
+    kendra = e2e.kendra(indexing_checks=1)
     runtime = e2e.runtime(default_timeout_ms=20_000)
     with Stack() as stack:
         moto = stack.add(SharedMoto(runtime).open())
@@ -36,24 +67,21 @@ def test_one_event_per_finished_batch_indexed_or_failed(e2e):
         moto.client("s3").create_bucket(Bucket=PAYLOAD_BUCKET)
         all_url, all_arn = queue_with_arn(sqs, "ev-all-events")
         failed_url, failed_arn = queue_with_arn(sqs, "ev-failed-events")
-        events = moto.client("events")
-        route(events, "kendra-waiter-all", {"source": ["kendra-waiter"]}, all_arn)
-        route(events, "documents-failed", resource_properties("DocumentsFailedRule")["EventPattern"], failed_arn)
+        bridge = moto.client("events")
+        route(bridge, "kendra-waiter-all", {"source": ["kendra-waiter"]}, all_arn)
+        route(bridge, "documents-failed", resource_properties("DocumentsFailedRule")["EventPattern"], failed_arn)
         env = function_environment(moto, retry_queue_url=queues.check_url, EVENT_BUS_NAME="default")
         e2e.function(runtime, env, kendra=kendra)
+        yield Events(moto, kendra, queues, runtime, all_url, failed_url)
 
-        ok_docs, mixed_docs = ["ev-ok-1", "ev-ok-2"], ["ev-ok-3", "fail-ev-1"]
-        kendra.put_documents(ok_docs + mixed_docs)
-        sent = {}
-        for name, docs in (("ok", ok_docs), ("mixed", mixed_docs)):
-            body = {"indexId": INDEX_ID, "operation": "PUT", "documents": docs, "requestId": f"req-{name}"}
-            sent[name] = sqs.send_message(QueueUrl=queues.check_url, MessageBody=json.dumps(body))["MessageId"]
-        poller = SqsPoller(sqs, runtime, queues.check_url, queues.check_arn, batch_size=100, invoke_timeout_ms=20_000)
-        poller.run_until_empty(timeout=60)
 
-        delivered = [json.loads(m["Body"]) for m in drain_queue(sqs, all_url)]
-        failed_only = [json.loads(m["Body"]) for m in drain_queue(sqs, failed_url)]
-        assert queue_is_empty(sqs, queues.dlq_url)
+def test_one_event_per_finished_batch_indexed_or_failed(events):
+    ok_docs, mixed_docs = ["ev-ok-1", "ev-ok-2"], ["ev-ok-3", "fail-ev-1"]
+    events.kendra.put_documents(ok_docs + mixed_docs)
+    sent = {"ok": events.send(ok_docs, "req-ok"), "mixed": events.send(mixed_docs, "req-mixed")}
+    poller = events.drain()
+    delivered = events.read(events.all_url)
+    failed_only = events.read(events.failed_url)
 
     # The message each batch finished with: the republished one (attempt 1 in its body).
     last_message = {}
@@ -88,3 +116,22 @@ def test_one_event_per_finished_batch_indexed_or_failed(e2e):
         assert "documents" not in detail and "documentsRef" not in detail
     # The template's example rule sees the failed batch only.
     assert [(e["detail-type"], e["detail"]) for e in failed_only] == [("Kendra Documents Failed", failed)]
+
+
+def test_a_detail_too_large_for_eventbridge_carries_failed_ref(events):
+    # 1,500 failures with long ids: the detail would be about 300 KB, over EventBridge's
+    # 256 KiB; with a payload bucket the failures go to S3 and the detail names them.
+    failing = [f"fail-ev-{i:05d}-" + "e" * 100 for i in range(1500)]
+    events.kendra.put_documents(failing)
+    batch_id = events.send(failing, "req-big")
+    events.drain()
+    [event] = events.read(events.all_url)
+    assert event["detail-type"] == "Kendra Documents Failed"
+    detail = event["detail"]
+    assert len(json.dumps(detail).encode()) <= 262_144
+    assert (detail["status"], detail["succeeded"], detail["batchId"]) == ("FAILED", 0, batch_id)
+    assert "failed" not in detail and "documents" not in detail and detail["failedRef"]["count"] == 1500
+    bucket, _, key = detail["failedRef"]["s3Uri"].removeprefix("s3://").partition("/")
+    listed = json.loads(events.moto.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert sorted(f["documentId"] for f in listed) == sorted(failing)
+    assert [e["detail"] for e in events.read(events.failed_url)] == [detail]

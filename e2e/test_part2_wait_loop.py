@@ -49,18 +49,21 @@ def batch(docs, **fields) -> dict:
     return {"indexId": INDEX_ID, "operation": "PUT", "documents": docs, "requestId": "req-wl", **fields}
 
 
-def overflowing_batch() -> tuple[dict, list[str]]:
-    """3,000 failing documents with 64-character ids and 2 that index: the input fits a state
-    (about 200 KB) but the result's failed list (about 550 KB) is far over MAX_RESULT_BYTES."""
-    failing = [f"fail-wl-{i:05d}-" + "v" * 50 for i in range(3000)]
+def overflowing_batch(prefix: str = "fail-") -> tuple[dict, list[str]]:
+    """3,000 documents with 64-character ids that fail (``fail-``: FAILED; ``stuck-``:
+    TIMED_OUT after the one round ``maxAttempts: 1`` allows) and 2 that index: the input
+    fits a state (about 200 KB) but the result's failed list (about 500 KB) is far over
+    MAX_RESULT_BYTES."""
+    failing = [f"{prefix}wl-{i:05d}-" + "v" * (56 - len(prefix)) for i in range(3000)]
     given = batch(failing + ["wl-ok-1", "wl-ok-2"], maxAttempts=1)
     assert 150_000 < len(json.dumps(given)) < STATES_PAYLOAD_LIMIT
     return given, failing
 
 
-def test_an_overflowing_result_ends_documents_failed_with_a_failed_ref(loop):
+@pytest.mark.parametrize("prefix, status", [("fail-", "FAILED"), ("stuck-", "TIMED_OUT")])
+def test_an_overflowing_result_ends_documents_failed_with_a_failed_ref(loop, prefix, status):
     moto, kendra, runtime = loop()
-    given, failing = overflowing_batch()
+    given, failing = overflowing_batch(prefix)
     kendra.put_documents(failing + ["wl-ok-1", "wl-ok-2"])
     end = moto.run(moto.loop_arn, given, timeout=90)
     assert end.status == "FAILED" and end.error == "DocumentsFailed", end
@@ -68,14 +71,14 @@ def test_an_overflowing_result_ends_documents_failed_with_a_failed_ref(loop):
     assert len(end.cause) <= CAUSE_LIMIT
     cause = end.cause_json()
     assert (cause["status"], cause["succeeded"], cause["failedCount"]) == ("FAILED", 2, 3000)
-    assert cause["counts"] == {"FAILED": 3000, "INDEXED": 2}
+    assert cause["counts"] == ({"FAILED": 3000, "INDEXED": 2} if status == "FAILED" else {"PROCESSING": 3000, "INDEXED": 2})
     assert cause["failedRef"]["count"] == 3000
     uri = cause["failedRef"]["s3Uri"]
     assert uri.startswith(f"s3://{PAYLOAD_BUCKET}/kendra-waiter/")
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     listed = json.loads(moto.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert sorted(f["documentId"] for f in listed) == sorted(failing)
-    assert {f["status"] for f in listed} == {"FAILED"}
+    assert {f["status"] for f in listed} == {status}
     # The round's result, as the state machine received it, stayed under the function's limit.
     [only] = end.rounds
     assert only.ok and "failed" not in only.payload and only.payload["failedRef"] == cause["failedRef"]
