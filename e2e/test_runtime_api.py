@@ -182,10 +182,6 @@ def test_kendra_errors_have_their_error_types(e2e):
     r = runtime.invoke({"indexId": unknown_index, "documents": ["a"]})
     assert (r.error_type, "ResourceNotFoundException" in (r.error_message or "")) == ("KendraRequestError", True), r
 
-    kendra.fail_next(3, "ThrottlingException")  # the SDK's three attempts of the one call
-    r = runtime.invoke({"indexId": INDEX_ID, "documents": ["a"]})
-    assert r.error_type == "KendraUnavailable", r
-    assert len(kendra.status_requests()) == 1 + 3
 
     # Some calls succeed, one keeps failing: the round succeeds, its documents stay pending.
     kendra.put_documents([f"d{i}" for i in range(20)])
@@ -196,6 +192,20 @@ def test_kendra_errors_have_their_error_types(e2e):
     assert r.payload["status"] == "PENDING"
     assert r.payload["succeeded"] == 10 and len(r.payload["documents"]) == 10
     assert r.payload["counts"] == {"INDEXED": 10, "ERROR": 10}
+
+
+def test_throttling_until_the_cutoff_is_kendra_unavailable(e2e):
+    # Throttling is put back into the round and tried again, paced, until the cutoff
+    # (deadline - DEADLINE_MARGIN_MS): a Kendra that throttles every call is unavailable.
+    kendra = e2e.kendra(indexing_checks=0)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_MAX_CONCURRENCY": "1"}, kendra=kendra)
+    kendra.fail_next(1000, "ThrottlingException")
+    r = runtime.invoke({"indexId": INDEX_ID, "documents": ["a"]}, timeout_ms=8000)
+    assert r.error_type == "KendraUnavailable", r
+    throttled = len(kendra.status_requests())
+    assert 2 <= throttled < 30, f"{throttled} throttled calls: tried again, but paced"
+    assert r.finished_ms <= r.deadline_ms, "answered before the deadline"
 
 
 @pytest.mark.parametrize(
