@@ -38,7 +38,7 @@ from harness import INDEX_ID, FunctionProcess, KendraLocal, LocalStepFunctions, 
 
 PUT_DOCS = [
     "manuals/getting-started.pdf",
-    {"documentId": "manuals/admin-guide.pdf", "attributes": {"_category": "manuals", "_version": 3}},
+    {"documentId": "manuals/admin-guide.pdf", "attributes": {"version": "3"}},
     "faq/billing.md",
     "fail-faq/corrupted-scan.pdf",
 ]
