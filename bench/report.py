@@ -70,6 +70,43 @@ def size_rows(s: dict) -> list[Row]:
                    row("6d. x86_64 bootstrap.zip (deflate -9)", mb(s["x86_64_zip_bytes"]), "(reported)", None)]
 
 
+def pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def fleet_rows(fleet: dict) -> list[Row]:
+    """(7) per K: median run and the range over the runs; the targets apply to K >= 4 (one
+    process alone is reported)."""
+    rows = []
+    for key, f in fleet.items():
+        k = f["processes"]
+        c, t, w = f["checked_fraction_range"], f["throttled_fraction_range"], f["wall_over_ideal_range"]
+        value = (f"checked {pct(f['checked_fraction'])} ({pct(c[0])}–{pct(c[1])}), "
+                 f"throttled {pct(f['throttled_fraction'])} ({pct(t[0])}–{pct(t[1])}), "
+                 f"wall {f['wall_over_ideal']:.2f}× ideal ({w[0]:.2f}–{w[1]:.2f}); {len(f['runs'])} runs")
+        if k >= 4:
+            ok = all(r["checked_fraction"] >= 0.99 and r["throttled_fraction"] <= 0.10 and r["wall_over_ideal"] <= 1.3
+                     for r in f["runs"])
+            target = "≥ 99% checked, ≤ 10% throttled, ≤ 1.3× ideal (every run)"
+        else:
+            ok, target = None, "(reported)"
+        rows.append(row(f"7. Fleet K={k} × {8000 // k:,} docs, 50 calls/s shared", value, target, ok))
+    return rows
+
+
+def fleet_process_table(fleet: dict) -> str:
+    """Each process of each K's median run: its EMF line (KendraCalls, KendraThrottled,
+    KendraCallRate), its wall time and CPU."""
+    lines = ["| K | process | wall s | KendraCalls | KendraThrottled | KendraCallRate | CPU s |",
+             "|---|---|---|---|---|---|---|"]
+    for f in fleet.values():
+        run = f["median_run"]
+        for p in run["per_process"]:
+            lines.append(f"| {run['processes']} | {p['process']} | {p['wall_s']:.1f} | {p['emf_calls']} | "
+                         f"{p['emf_throttled']} | {p['emf_call_rate']} | {p['cpu_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def table(r: dict) -> str:
     """The rows of the measured scenarios, in the numbering of bench/run.py."""
     rows: list[Row] = []
@@ -85,6 +122,8 @@ def table(r: dict) -> str:
         rows += rss_rows(r["throughput"])
     if "size" in r:
         rows += size_rows(r["size"])
+    if "fleet" in r:
+        rows += fleet_rows(r["fleet"])
     return markdown(rows)
 
 

@@ -6,9 +6,10 @@
 repository root, after ``cargo build --release --workspace --bins``:
 
     PYTHONPATH=e2e .venv/bin/python bench/run.py [--repeats N] [--cold-starts N] [--json out.json]
-                                   [--only cpu,throughput,sqs,cold,rss,size]
+                                   [--only cpu,throughput,sqs,cold,rss,size,fleet]
+                                   [--fleet-repeats N] [--fleet-sizes 1,4,16]
 
-Modules: measure.py (scenarios 1-5), sizes.py (6), report.py (the table).
+Modules: measure.py (scenarios 1-5), sizes.py (6), fleet.py (7), report.py (the tables).
 
 Measurements (see docs/performance.md for the method and the noise handling):
   1. cpu        one direct invocation of 100,000 distinct documents (not put in kendra-local,
@@ -28,6 +29,12 @@ Measurements (see docs/performance.md for the method and the noise handling):
                 of (2) (fresh process, so the peak is of init + that invocation).
   6. size       stripped bootstrap (x86_64 release, and arm64 via cargo lambda when
                 available) and the size of bootstrap.zip.
+  7. fleet      K = 1, 4, 16 processes, each behind its own Runtime API emulator, one
+                invocation each at the same moment, 8,000 documents in all (put, so INDEXED),
+                60 s deadline, against ONE kendra-local --max-rps 50 --latency-ms 20: documents
+                checked, share of calls throttled (request log), wall time against the ideal
+                (800 calls at 50/s = 16 s), and each process's EMF KendraCallRate and
+                KendraThrottled. Median of --fleet-repeats runs per K (see fleet.py).
 """
 
 from __future__ import annotations
@@ -45,8 +52,9 @@ except ModuleNotFoundError as e:
         raise
     sys.exit("bench: the e2e harness is not importable: run scripts/bench.sh, or set PYTHONPATH=e2e at the repository root")
 from harness import KendraLocal
+from fleet import bench_fleet
 from measure import EXTRA_ENV, bench_cold, bench_cpu, bench_sqs, bench_throughput
-from report import table
+from report import fleet_process_table, table
 from sizes import bench_size
 
 
@@ -79,6 +87,11 @@ def run_scenarios(args: argparse.Namespace, only: set[str]) -> dict:
     if "size" in only:
         print("sizes ...", file=sys.stderr, flush=True)
         results["size"] = bench_size(args.skip_arm64_build)
+    if "fleet" in only:
+        # Each run starts its own kendra-local (--max-rps 50 --latency-ms 20): a full bucket.
+        print("fleet ...", file=sys.stderr, flush=True)
+        sizes = tuple(int(k) for k in args.fleet_sizes.split(","))
+        results["fleet"] = bench_fleet(args.fleet_repeats, sizes)
     return results
 
 
@@ -86,7 +99,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5, help="runs of (1) and (2); the median is shown")
     ap.add_argument("--cold-starts", type=int, default=10)
-    ap.add_argument("--only", default="cpu,throughput,sqs,cold,size")
+    ap.add_argument("--only", default="cpu,throughput,sqs,cold,size,fleet")
+    ap.add_argument("--fleet-repeats", type=int, default=5, help="runs of (7) per K; the median is shown")
+    ap.add_argument("--fleet-sizes", default="1,4,16", help="the K of (7)")
     ap.add_argument("--skip-arm64-build", action="store_true",
                     help="use target/lambda/bootstrap/bootstrap.zip as built before")
     ap.add_argument("--json", help="also write the raw results here")
@@ -103,6 +118,9 @@ def main() -> None:
     print(f"machine: {m['cpus']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
           f"load {' '.join(m['loadavg_start'])} -> {' '.join(m['loadavg_end'])}")
     print(table(results))
+    if "fleet" in results:
+        print()
+        print(fleet_process_table(results["fleet"]))
 
 
 if __name__ == "__main__":
