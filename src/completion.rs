@@ -38,9 +38,14 @@ pub struct EventBridgeSink {
 }
 
 impl EventBridgeSink {
-    pub fn new(sdk_config: &aws_config::SdkConfig) -> EventBridgeSink {
+    pub fn new(
+        sdk_config: &aws_config::SdkConfig,
+        tracer: &crate::xray::Tracer,
+    ) -> EventBridgeSink {
+        let config = aws_sdk_eventbridge::config::Builder::from(sdk_config)
+            .interceptor(tracer.interceptor());
         EventBridgeSink {
-            client: Client::new(sdk_config),
+            client: Client::from_conf(config.build()),
         }
     }
 }

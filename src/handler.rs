@@ -18,6 +18,7 @@ use crate::publish::Publisher;
 use crate::s3::PayloadStore;
 use crate::tasks::TaskNotifier;
 use crate::telemetry::{self, InvocationStats};
+use crate::xray::Tracer;
 use crate::{ingest, sqs, step_functions};
 
 /// The AWS services the function talks to, each behind its trait (fakes in `testing`).
@@ -35,6 +36,7 @@ pub struct App {
     config: Config,
     edges: Edges,
     pacer: Pacer,
+    tracer: Tracer,
 }
 
 /// What the Runtime API says about one invocation.
@@ -44,6 +46,8 @@ pub struct Request {
     /// Lambda's `Lambda-Runtime-Deadline-Ms`: milliseconds since the Unix epoch; `None` means
     /// no limit.
     pub deadline_ms: Option<u64>,
+    /// Lambda's `Lambda-Runtime-Trace-Id`: the invocation's X-Ray trace, if any.
+    pub xray_trace_id: Option<String>,
 }
 
 impl Request {
@@ -52,6 +56,7 @@ impl Request {
         Request {
             request_id: request_id.to_string(),
             deadline_ms: None,
+            xray_trace_id: None,
         }
     }
 }
@@ -96,7 +101,13 @@ impl App {
             config,
             edges,
             pacer,
+            tracer: Tracer::default(),
         }
+    }
+
+    /// Traces the invocations: the clients of `edges` must carry `tracer`'s interceptor.
+    pub fn with_tracer(self, tracer: Tracer) -> App {
+        App { tracer, ..self }
     }
 
     pub fn config(&self) -> &Config {
@@ -109,6 +120,7 @@ impl App {
 
     /// Handles one invocation.
     pub async fn handle(&self, event: Value, request: &Request) -> Result<Value, Error> {
+        self.tracer.begin(request.xray_trace_id.as_deref());
         let ctx = Context {
             config: &self.config,
             edges: &self.edges,
@@ -125,6 +137,7 @@ impl App {
         }
         stats.kendra_call_rate = self.pacer.rate();
         telemetry::report(&self.config.metrics_namespace, source, &stats);
+        self.tracer.finish();
         result
     }
 

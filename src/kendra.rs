@@ -24,9 +24,15 @@ pub struct KendraStatusSource {
 }
 
 impl KendraStatusSource {
-    /// The client for `sdk_config`, with throttling taken out of the SDK's retries.
-    pub fn new(sdk_config: &aws_config::SdkConfig) -> KendraStatusSource {
-        KendraStatusSource::from_conf(aws_sdk_kendra::config::Builder::from(sdk_config))
+    /// The client for `sdk_config`, with throttling taken out of the SDK's retries and its
+    /// calls traced.
+    pub fn new(
+        sdk_config: &aws_config::SdkConfig,
+        tracer: &crate::xray::Tracer,
+    ) -> KendraStatusSource {
+        KendraStatusSource::from_conf(
+            aws_sdk_kendra::config::Builder::from(sdk_config).interceptor(tracer.interceptor()),
+        )
     }
 
     /// The client for `config` (tests bring their own endpoint and retry settings), with

@@ -36,6 +36,7 @@ pub mod tasks;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod xray;
 
 pub use error::Error;
 pub use handler::{App, Edges, Request};

@@ -8,6 +8,7 @@ use kendra_waiter::kendra::KendraStatusSource;
 use kendra_waiter::publish::SqsPublisher;
 use kendra_waiter::s3::S3Store;
 use kendra_waiter::tasks::SfnTasks;
+use kendra_waiter::xray::Tracer;
 use kendra_waiter::{App, Edges, Request, aws, runtime_api, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -34,14 +35,15 @@ async fn main() -> ExitCode {
     };
 
     let sdk_config = aws::sdk_config(config.call_timeout).await;
+    let tracer = Tracer::from_env();
     let edges = Edges {
-        kendra: Box::new(KendraStatusSource::new(&sdk_config)),
-        sqs: Box::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk_config))),
-        s3: Box::new(S3Store::new(&sdk_config)),
-        tasks: Box::new(SfnTasks::new(&sdk_config)),
-        events: Box::new(EventBridgeSink::new(&sdk_config)),
+        kendra: Box::new(KendraStatusSource::new(&sdk_config, &tracer)),
+        sqs: Box::new(SqsPublisher::from_sdk_config(&sdk_config, &tracer)),
+        s3: Box::new(S3Store::new(&sdk_config, &tracer)),
+        tasks: Box::new(SfnTasks::new(&sdk_config, &tracer)),
+        events: Box::new(EventBridgeSink::new(&sdk_config, &tracer)),
     };
-    let app = App::new(config, edges);
+    let app = App::new(config, edges).with_tracer(tracer);
     let app = &app;
     // Boxed: the handler's future type is deep (SDK calls inside streams inside the
     // runtime's layers); erasing it here keeps rustc's layout computation within bounds.
@@ -49,6 +51,7 @@ async fn main() -> ExitCode {
         let request = Request {
             request_id: event.context.request_id.clone(),
             deadline_ms: Some(event.context.deadline),
+            xray_trace_id: event.context.xray_trace_id.clone(),
         };
         Box::pin(async move { app.handle(event.payload, &request).await })
     });

@@ -79,6 +79,16 @@ pub struct SqsPublisher {
 }
 
 impl SqsPublisher {
+    /// The client for `sdk_config`, its calls traced.
+    pub fn from_sdk_config(
+        sdk_config: &aws_config::SdkConfig,
+        tracer: &crate::xray::Tracer,
+    ) -> SqsPublisher {
+        let config =
+            aws_sdk_sqs::config::Builder::from(sdk_config).interceptor(tracer.interceptor());
+        SqsPublisher::new(Client::from_conf(config.build()))
+    }
+
     pub fn new(client: Client) -> SqsPublisher {
         SqsPublisher {
             client,

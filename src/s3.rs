@@ -45,10 +45,12 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub fn new(sdk_config: &aws_config::SdkConfig) -> S3Store {
+    pub fn new(sdk_config: &aws_config::SdkConfig, tracer: &crate::xray::Tracer) -> S3Store {
         let path_style = std::env::var("AWS_ENDPOINT_URL_S3").is_ok_and(|v| !v.trim().is_empty());
         S3Store::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(path_style),
+            aws_sdk_s3::config::Builder::from(sdk_config)
+                .force_path_style(path_style)
+                .interceptor(tracer.interceptor()),
         )
     }
 

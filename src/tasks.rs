@@ -38,9 +38,11 @@ pub struct SfnTasks {
 }
 
 impl SfnTasks {
-    pub fn new(sdk_config: &aws_config::SdkConfig) -> SfnTasks {
+    pub fn new(sdk_config: &aws_config::SdkConfig, tracer: &crate::xray::Tracer) -> SfnTasks {
+        let config =
+            aws_sdk_sfn::config::Builder::from(sdk_config).interceptor(tracer.interceptor());
         SfnTasks {
-            client: Client::new(sdk_config),
+            client: Client::from_conf(config.build()),
         }
     }
 }

@@ -91,6 +91,7 @@ impl Harness {
         let request = Request {
             request_id: "test-request".to_string(),
             deadline_ms: Some(deadline_ms),
+            xray_trace_id: None,
         };
         self.app.handle(event, &request).await
     }
