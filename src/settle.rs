@@ -619,21 +619,7 @@ impl Settler<'_> {
             };
             vec![Err(error); count]
         });
-        indexes
-            .iter()
-            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(&i, result)| match result {
-                Some(Ok(())) => true,
-                Some(Err(error)) => {
-                    tracing::error!(message_id = refs[i].message_id, error = %error, "send failed; the message is reported as a batch item failure so SQS delivers it again");
-                    false
-                }
-                None => {
-                    tracing::error!(message_id = refs[i].message_id, "no result for this send; the message is reported");
-                    false
-                }
-            })
-            .collect()
+        outcomes(indexes, results, refs, "send")
     }
 
     async fn put_events(
@@ -649,19 +635,31 @@ impl Settler<'_> {
             .unwrap_or_else(|| {
                 vec![Err("no answer before the invocation's deadline".to_string()); count]
             });
-        indexes
-            .iter()
-            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(&i, result)| match result {
-                Some(Ok(())) => true,
-                Some(Err(reason)) => {
-                    tracing::error!(message_id = refs[i].message_id, reason = %reason, "PutEvents failed for this message's completion event; the message is reported");
-                    false
-                }
-                None => false,
-            })
-            .collect()
+        outcomes(indexes, results, refs, "PutEvents of its completion event")
     }
+}
+
+/// Per message of a batched call, whether its part succeeded; a failure (or a missing
+/// result) is logged, and the message will be reported so SQS delivers it again.
+fn outcomes<E: std::fmt::Display>(
+    indexes: &[usize],
+    results: Vec<Result<(), E>>,
+    refs: &[MessageRef<'_>],
+    what: &str,
+) -> Vec<bool> {
+    let mut results = results.into_iter();
+    indexes
+        .iter()
+        .map(|&i| {
+            let error = match results.next() {
+                Some(Ok(())) => return true,
+                Some(Err(error)) => error.to_string(),
+                None => "no result".to_string(),
+            };
+            tracing::error!(message_id = refs[i].message_id, error = %error, "{what} failed; the message is reported as a batch item failure so SQS delivers it again");
+            false
+        })
+        .collect()
 }
 
 /// Groups sends into `SendMessageBatch` calls: one queue per call, at most ten entries and

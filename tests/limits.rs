@@ -14,7 +14,6 @@ use kendra_local::rng::SplitMix64;
 use kendra_waiter::claim_check::S3Uri;
 use kendra_waiter::config::Config;
 use kendra_waiter::s3::{PayloadStore, S3Store};
-use kendra_waiter::testing::MemoryStore;
 use serde_json::{Value, json};
 
 /// Every list of a result with its references read back from `store`.
@@ -227,35 +226,16 @@ async fn a_hung_call_costs_one_attempt_not_the_invocation() {
     kendra.clear_requests();
     kendra.fail_next(1, FaultKind::Hang);
     let source = kendra_waiter::kendra::KendraStatusSource::from_conf(
-        aws_sdk_kendra::Config::builder()
-            .behavior_version(aws_sdk_kendra::config::BehaviorVersion::latest())
-            .region(aws_sdk_kendra::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kendra::config::Credentials::new(
-                "t", "t", None, None, "t",
-            ))
-            .endpoint_url(kendra.endpoint())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(300))
-                    .build(),
-            ),
+        kendra_config(&kendra.endpoint()).timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        ),
     );
-    let app = kendra_waiter::App::new(
-        Config::default(),
-        kendra_waiter::Edges {
-            kendra: Box::new(source),
-            sqs: Box::new(kendra_waiter::testing::RecordingPublisher::default()),
-            s3: Box::new(MemoryStore::default()),
-            tasks: Box::new(kendra_waiter::testing::RecordingTasks::default()),
-            events: Box::new(kendra_waiter::testing::RecordingEvents::default()),
-        },
-    );
+    let app = app_with_kendra(source, Config::default());
     let started = Instant::now();
     let result = app
-        .handle(
-            json!({"indexId": INDEX, "documents": ["a", "b"]}),
-            &kendra_waiter::Request::unbounded("hang"),
-        )
+        .handle(json!({"indexId": INDEX, "documents": ["a", "b"]}))
         .await
         .unwrap();
     assert_eq!(result["status"], "SUCCEEDED", "{result}");

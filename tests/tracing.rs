@@ -7,10 +7,9 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::*;
+use kendra_waiter::Request;
 use kendra_waiter::kendra::KendraStatusSource;
-use kendra_waiter::testing::{MemoryStore, RecordingEvents, RecordingPublisher, RecordingTasks};
 use kendra_waiter::xray::Tracer;
-use kendra_waiter::{App, Edges, Request};
 use serde_json::{Value, json};
 
 fn received(listener: &UdpSocket) -> Vec<Value> {
@@ -35,26 +34,9 @@ async fn a_sampled_invocation_sends_a_subsegment_per_call() {
     let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tracer = Tracer::to(Some(listener.local_addr().unwrap()));
     let source = KendraStatusSource::from_conf(
-        aws_sdk_kendra::Config::builder()
-            .behavior_version(aws_sdk_kendra::config::BehaviorVersion::latest())
-            .region(aws_sdk_kendra::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kendra::config::Credentials::new(
-                "t", "t", None, None, "t",
-            ))
-            .endpoint_url(kendra.endpoint())
-            .interceptor(tracer.interceptor()),
+        kendra_config(&kendra.endpoint()).interceptor(tracer.interceptor()),
     );
-    let app = App::new(
-        config(),
-        Edges {
-            kendra: Box::new(source),
-            sqs: Box::new(RecordingPublisher::default()),
-            s3: Box::new(MemoryStore::default()),
-            tasks: Box::new(RecordingTasks::default()),
-            events: Box::new(RecordingEvents::default()),
-        },
-    )
-    .with_tracer(tracer);
+    let app = app_with_kendra(source, config()).app.with_tracer(tracer);
     let ids: Vec<String> = (0..25).map(|i| format!("d{i}")).collect();
     let request = |sampled: u8| Request {
         request_id: "r".into(),

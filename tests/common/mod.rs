@@ -32,16 +32,19 @@ fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(20))
 }
 
+/// A Kendra client configuration for `endpoint` with quick retries; tests add to it.
+pub fn kendra_config(endpoint: &str) -> aws_sdk_kendra::config::Builder {
+    aws_sdk_kendra::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .retry_config(retry_config())
+}
+
 /// The function's Kendra edge, pointed at `endpoint` with quick retries.
 pub fn kendra_source(endpoint: &str) -> KendraStatusSource {
-    KendraStatusSource::from_conf(
-        aws_sdk_kendra::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(endpoint)
-            .retry_config(retry_config()),
-    )
+    KendraStatusSource::from_conf(kendra_config(endpoint))
 }
 
 pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
@@ -101,9 +104,22 @@ pub fn app(kendra: &KendraLocal, config: Config) -> Harness {
     app_with_sqs(kendra, config, None)
 }
 
+/// Like [`app`], with a Kendra edge built by the test.
+pub fn app_with_kendra(source: KendraStatusSource, config: Config) -> Harness {
+    harness(Box::new(source), config, None)
+}
+
 /// Like [`app`], with `sqs` in place of the recording queue.
 pub fn app_with_sqs(
     kendra: &KendraLocal,
+    config: Config,
+    sqs: Option<Box<dyn Publisher>>,
+) -> Harness {
+    harness(Box::new(kendra_source(&kendra.endpoint())), config, sqs)
+}
+
+fn harness(
+    kendra: Box<dyn kendra_waiter::checker::StatusSource>,
     config: Config,
     sqs: Option<Box<dyn Publisher>>,
 ) -> Harness {
@@ -112,7 +128,7 @@ pub fn app_with_sqs(
     let tasks = Arc::new(RecordingTasks::default());
     let events = Arc::new(RecordingEvents::default());
     let edges = Edges {
-        kendra: Box::new(kendra_source(&kendra.endpoint())),
+        kendra,
         sqs: sqs.unwrap_or_else(|| Box::new(recording.clone())),
         s3: Box::new(s3.clone()),
         tasks: Box::new(tasks.clone()),
