@@ -157,7 +157,7 @@ def test_a_large_manifest_by_callback_ends_with_exact_counts(ingest):
     assert len(world.moto.tasks.of("success")) == 10
     assert {c.error for c in world.moto.tasks.of("failure")} == {"DocumentsFailed"}
     assert queue_is_empty(world.moto.client("sqs"), world.check_url) and queue_is_empty(world.moto.client("sqs"), world.dlq_url)
-    print(f"\ningest of {LARGE} documents by callback: {elapsed:.1f} s")
+    print(f"\ningest of {LARGE} documents by callback: {elapsed:.1f} s, largest event {world.moto.sizes.largest_event}")
 
 
 def test_a_large_manifest_by_loop_ends_with_exact_counts(ingest):
@@ -178,7 +178,7 @@ def test_a_large_manifest_by_loop_ends_with_exact_counts(ingest):
     assert sorted(e.output["batchNumber"] for e in loops if e.output["status"] == "FAILED") == list(range(2, 21, 2))
     check_payload_sizes(world, end, *loops)
     assert world.poller.polls == [], "the loop mode sends nothing to the check queue"
-    print(f"\ningest of {LARGE} documents by loop: {elapsed:.1f} s")
+    print(f"\ningest of {LARGE} documents by loop: {elapsed:.1f} s, largest event {world.moto.sizes.largest_event}")
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
