@@ -170,16 +170,6 @@ impl Place<'_> {
             .await
             .map_err(|error| unavailable(uri, error))
     }
-
-    async fn get_json(&self, uri: &S3Uri) -> Result<Value, Error> {
-        let body = self
-            .store
-            .get(&uri.bucket, &uri.key)
-            .await
-            .map_err(|error| unavailable(uri, error))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::validation(uri.to_string(), format!("is not JSON: {e}")))
-    }
 }
 
 fn unavailable(uri: &S3Uri, error: StoreError) -> Error {
@@ -457,7 +447,14 @@ async fn record(
     Ok(json!({"ingestId": ingest_id, "batchNumber": batch_number, "recorded": uri.to_string()}))
 }
 
-/// Merges every batch's outcome into the ingest's result.
+/// How many unrecorded batch numbers a summary names.
+const NAMED_UNRECORDED: usize = 20;
+
+/// Merges every batch's outcome into the ingest's result. A batch without a recorded
+/// outcome (its wait ended in an error) leaves its documents unaccounted: the summary says
+/// so (`status` `INCOMPLETE`, `unrecordedBatches`), and the state machine, which compares
+/// `succeeded + failedCount` with the plan's total, fails the ingest with
+/// `IngestIncomplete` instead of reporting success.
 async fn summarise(
     place: &Place<'_>,
     ctx: &Context<'_>,
@@ -466,67 +463,74 @@ async fn summarise(
     total: u64,
 ) -> Result<Value, Error> {
     let claim_check = ctx.claim_check();
-    let outcomes: Vec<Result<(u64, Vec<Value>), Error>> = stream::iter(1..=batch_count)
+    let outcomes: Vec<Result<Option<(u64, Vec<Value>)>, Error>> = stream::iter(1..=batch_count)
         .map(|n| read_outcome(place, &claim_check, ingest_id, n))
         .buffered(MAX_OBJECTS_IN_FLIGHT)
         .collect()
         .await;
-    let (mut succeeded, mut failed) = (0u64, Vec::new());
-    for outcome in outcomes {
-        let (batch_succeeded, batch_failed) = outcome?;
-        succeeded += batch_succeeded;
-        failed.extend(batch_failed);
-    }
-    let accounted = succeeded + failed.len() as u64;
-    if accounted != total {
-        return Err(Error::validation(
-            "ingest",
-            format!(
-                "{ingest_id}: the batches account for {accounted} documents ({succeeded} succeeded, {} failed) but the plan had {total}",
-                failed.len()
-            ),
-        ));
+    let (mut succeeded, mut failed, mut unrecorded) = (0u64, Vec::new(), Vec::new());
+    for (n, outcome) in (1..).zip(outcomes) {
+        match outcome? {
+            Some((batch_succeeded, batch_failed)) => {
+                succeeded += batch_succeeded;
+                failed.extend(batch_failed);
+            }
+            None => unrecorded.push(n),
+        }
     }
     let failed_uri = place.uri(ingest_id, "failed.json");
     place
         .put_json(&failed_uri, &Value::Array(failed.clone()))
         .await?;
-    let status = if failed.is_empty() {
-        "SUCCEEDED"
-    } else {
-        "FAILED"
+    let accounted = succeeded + failed.len() as u64;
+    let status = match (
+        accounted == total && unrecorded.is_empty(),
+        failed.is_empty(),
+    ) {
+        (false, _) => "INCOMPLETE",
+        (true, true) => "SUCCEEDED",
+        (true, false) => "FAILED",
     };
     tracing::info!(
         ingest_id,
         total,
         succeeded,
         failed = failed.len(),
+        unrecorded = unrecorded.len(),
+        status,
         "ingest summarised"
     );
-    Ok(json!({
+    let mut summary = json!({
         "status": status,
         "total": total,
         "succeeded": succeeded,
         "failedCount": failed.len(),
         "failedRef": {"s3Uri": failed_uri.to_string(), "count": failed.len()},
         "ingestId": ingest_id,
-    }))
+    });
+    if !unrecorded.is_empty() {
+        summary["unrecordedCount"] = json!(unrecorded.len());
+        summary["unrecordedBatches"] =
+            json!(unrecorded.iter().take(NAMED_UNRECORDED).collect::<Vec<_>>());
+    }
+    Ok(summary)
 }
 
+/// One batch's recorded outcome: (succeeded, failures), or `None` when none was recorded.
 async fn read_outcome(
     place: &Place<'_>,
     claim_check: &ClaimCheck<'_>,
     ingest_id: &str,
     n: u64,
-) -> Result<(u64, Vec<Value>), Error> {
+) -> Result<Option<(u64, Vec<Value>)>, Error> {
     let uri = place.uri(ingest_id, &format!("results/{}.json", batch_name(n)));
-    let outcome = place.get_json(&uri).await.map_err(|error| match error {
-        Error::PayloadUnavailable { reason, .. } if reason.contains("NoSuch") => Error::validation(
-            "ingest",
-            format!("batch {n} of {ingest_id} has no recorded outcome ({uri})"),
-        ),
-        other => other,
-    })?;
+    let body = match place.store.get(&uri.bucket, &uri.key).await {
+        Ok(body) => body,
+        Err(StoreError::Refused { code, .. }) if code == "NoSuchKey" => return Ok(None),
+        Err(error) => return Err(unavailable(&uri, error)),
+    };
+    let outcome: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::validation(uri.to_string(), format!("is not JSON: {e}")))?;
     let succeeded = outcome
         .get("succeeded")
         .and_then(Value::as_u64)
@@ -536,5 +540,159 @@ async fn read_outcome(
         (None, Some(Value::Array(failed))) => failed.clone(),
         _ => Vec::new(),
     };
-    Ok((succeeded, failed))
+    Ok(Some((succeeded, failed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use crate::config::Config;
+    use crate::handler::{App, Edges, Request};
+    use crate::testing::*;
+
+    fn fakes(bucket: Option<&str>) -> (App, Arc<MemoryStore>) {
+        let s3 = Arc::new(MemoryStore::default());
+        let edges = Edges {
+            kendra: Box::new(FakeKendra::default()),
+            sqs: Box::new(RecordingPublisher::default()),
+            s3: Box::new(s3.clone()),
+            tasks: Box::new(RecordingTasks::default()),
+            events: Box::new(RecordingEvents::default()),
+        };
+        let config = Config {
+            payload_bucket: bucket.map(str::to_string),
+            ..Config::default()
+        };
+        (App::new(config, edges), s3)
+    }
+
+    async fn step(app: &App, event: Value) -> Result<Value, crate::Error> {
+        app.handle(event, &Request::unbounded("ingest-test")).await
+    }
+
+    fn plan(manifest: &str) -> Value {
+        json!({"ingestStep": "plan", "ingestId": "exec-1", "batchSize": 2,
+               "request": {"indexId": INDEX, "manifest": manifest, "ref": "r-1"}})
+    }
+
+    #[tokio::test]
+    async fn plan_record_and_summarise_account_for_every_document() {
+        let (app, s3) = fakes(Some("bucket"));
+        s3.insert_bytes(
+            "in",
+            "m.jsonl",
+            b"\"a\"\n\"b\"\n{\"documentId\": \"c\"}\n\"a\"\n\"d\"\n".to_vec(),
+        );
+        let planned = step(&app, plan("s3://in/m.jsonl")).await.unwrap();
+        assert_eq!(
+            (planned["total"].clone(), planned["batchCount"].clone()),
+            (json!(5), json!(3))
+        );
+        let items = s3
+            .json(&format!(
+                "s3://bucket/{}",
+                planned["itemsKey"].as_str().unwrap()
+            ))
+            .unwrap();
+        assert_eq!(items[0]["documentsRef"]["count"], 2);
+        assert_eq!(
+            (items[0]["ref"].clone(), items[0]["batchNumber"].clone()),
+            (json!("r-1"), json!(1))
+        );
+        assert_eq!(
+            s3.json(items[2]["documentsRef"]["s3Uri"].as_str().unwrap())
+                .unwrap(),
+            json!(["d"])
+        );
+
+        let outcomes = [
+            json!({"status": "SUCCEEDED", "succeeded": 2, "failed": []}),
+            json!({"status": "FAILED", "succeeded": 1, "failed": [{"documentId": "a", "status": "FAILED"}]}),
+            json!({"status": "SUCCEEDED", "succeeded": 1, "failed": []}),
+        ];
+        for (n, result) in (1..).zip(outcomes) {
+            let event = json!({"ingestStep": "record", "ingestId": "exec-1", "batchNumber": n, "result": result});
+            step(&app, event).await.unwrap();
+        }
+        let summary = step(
+            &app,
+            json!({"ingestStep": "summarise", "ingestId": "exec-1", "batchCount": 3, "total": 5}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary["status"], "FAILED");
+        assert_eq!(
+            (summary["succeeded"].clone(), summary["failedCount"].clone()),
+            (json!(4), json!(1))
+        );
+        let failed = s3
+            .json(summary["failedRef"]["s3Uri"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(failed, json!([{"documentId": "a", "status": "FAILED"}]));
+    }
+
+    #[tokio::test]
+    async fn a_batch_without_an_outcome_makes_the_summary_incomplete() {
+        let (app, _) = fakes(Some("bucket"));
+        let event = json!({"ingestStep": "record", "ingestId": "exec-2", "batchNumber": 1,
+                           "result": {"status": "SUCCEEDED", "succeeded": 2, "failed": []}});
+        step(&app, event).await.unwrap();
+        let summary = step(
+            &app,
+            json!({"ingestStep": "summarise", "ingestId": "exec-2", "batchCount": 2, "total": 4}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary["status"], "INCOMPLETE");
+        assert_eq!(summary["unrecordedBatches"], json!([2]));
+        assert_eq!(summary["succeeded"], 2);
+    }
+
+    #[tokio::test]
+    async fn bad_plans_are_validation_errors_naming_the_field() {
+        let (app, s3) = fakes(Some("bucket"));
+        s3.insert_bytes("in", "empty.json", b"[]".to_vec());
+        s3.insert_bytes("in", "bad.csv", b"name\nx\n".to_vec());
+        s3.insert_bytes(
+            "in",
+            "long.json",
+            format!("[\"{}\"]", "x".repeat(3000)).into_bytes(),
+        );
+        let cases = [
+            (plan("in/m.jsonl"), "manifest"),
+            (plan("s3://in/missing.json"), "manifest"),
+            (plan("s3://in/empty.json"), "manifest"),
+            (plan("s3://in/bad.csv"), "manifest"),
+            (plan("s3://in/long.json"), "manifest batch 1"),
+            (
+                json!({"ingestStep": "plan", "ingestId": "e", "batchSize": 0, "request": {}}),
+                "batchSize",
+            ),
+            (
+                json!({"ingestStep": "plan", "ingestId": "a/b", "batchSize": 1, "request": {}}),
+                "ingestId",
+            ),
+            (
+                json!({"ingestStep": "merge", "ingestId": "e"}),
+                "ingestStep",
+            ),
+        ];
+        for (event, expected) in cases {
+            match step(&app, event.clone()).await {
+                Err(crate::Error::Validation { field, .. }) => {
+                    assert_eq!(field, expected, "{event}")
+                }
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+        let (no_bucket, _) = fakes(None);
+        let error = step(&no_bucket, plan("s3://in/m.jsonl")).await.unwrap_err();
+        assert!(
+            matches!(error, crate::Error::Validation { ref field, .. } if field == "PAYLOAD_BUCKET"),
+            "{error}"
+        );
+    }
 }
