@@ -463,7 +463,7 @@ async fn summarise(
     total: u64,
 ) -> Result<Value, Error> {
     let claim_check = ctx.claim_check();
-    let outcomes: Vec<Result<Option<(u64, Vec<Value>)>, Error>> = stream::iter(1..=batch_count)
+    let outcomes: Vec<Result<Option<Recorded>, Error>> = stream::iter(1..=batch_count)
         .map(|n| read_outcome(place, &claim_check, ingest_id, n))
         .buffered(MAX_OBJECTS_IN_FLIGHT)
         .collect()
@@ -516,13 +516,16 @@ async fn summarise(
     Ok(summary)
 }
 
-/// One batch's recorded outcome: (succeeded, failures), or `None` when none was recorded.
+/// A batch's recorded outcome: documents succeeded, and the failures.
+type Recorded = (u64, Vec<Value>);
+
+/// One batch's recorded outcome, or `None` when none was recorded.
 async fn read_outcome(
     place: &Place<'_>,
     claim_check: &ClaimCheck<'_>,
     ingest_id: &str,
     n: u64,
-) -> Result<Option<(u64, Vec<Value>)>, Error> {
+) -> Result<Option<Recorded>, Error> {
     let uri = place.uri(ingest_id, &format!("results/{}.json", batch_name(n)));
     let body = match place.store.get(&uri.bucket, &uri.key).await {
         Ok(body) => body,
