@@ -33,6 +33,8 @@ pub struct CallSpan {
     pub end: f64,
     /// The HTTP status, when an answer came.
     pub status: Option<u16>,
+    /// The service's error code (`x-amzn-ErrorType`), when it sent one.
+    pub error_type: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +149,17 @@ fn daemon_address(value: &str) -> Option<SocketAddr> {
 /// A subsegment document for one call, under the function's segment.
 pub fn subsegment(span: &CallSpan, header: &TraceHeader) -> Value {
     let status = span.status.unwrap_or(0);
+    let throttled = status == 429
+        || span.error_type.as_deref().is_some_and(|code| {
+            [
+                "Throttling",
+                "TooManyRequests",
+                "SlowDown",
+                "RequestLimitExceeded",
+            ]
+            .iter()
+            .any(|t| code.contains(t))
+        });
     json!({
         "name": span.service,
         "id": new_id(),
@@ -158,7 +171,7 @@ pub fn subsegment(span: &CallSpan, header: &TraceHeader) -> Value {
         "end_time": span.end,
         "aws": {"operation": span.operation},
         "http": {"response": {"status": status}},
-        "throttle": status == 429,
+        "throttle": throttled,
         "error": (400..500).contains(&status),
         "fault": status >= 500 || span.status.is_none(),
     })
@@ -279,6 +292,7 @@ mod tests {
             start: 10.0,
             end: 10.5,
             status: Some(400),
+            error_type: Some("ThrottlingException".into()),
         };
         let document = subsegment(&span, &header);
         assert_eq!(document["trace_id"], "1-a-b");
@@ -302,6 +316,7 @@ mod tests {
             start: 0.0,
             end: 1.0,
             status: Some(200),
+            error_type: None,
         });
         assert_eq!(tracer.finish(), 0);
     }
