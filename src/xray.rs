@@ -243,6 +243,10 @@ impl Intercept for RecordCalls {
             status: context
                 .response()
                 .map(|response| response.status().as_u16()),
+            error_type: context
+                .response()
+                .and_then(|response| response.headers().get("x-amzn-errortype"))
+                .map(|code| code.split(':').next().unwrap_or(code).to_string()),
         };
         lock(&self.0.spans).push(span);
         Ok(())
