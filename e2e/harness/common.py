@@ -1,5 +1,6 @@
 """What every part of the harness shares: the repository's files, the fake account the
-emulators pretend to be, where the release binaries are, and the bounded polling helper.
+emulators pretend to be, AWS's payload limits, where the release binaries are, and the
+bounded polling helper.
 
 Paths are derived from this file's place in the checkout, never written out, so the harness
 works from any clone and any working directory.
@@ -25,6 +26,10 @@ FUNCTION_NAME = "kendra-waiter"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
 # The demo index: every sample event in events/ and events/env.json use it.
 INDEX_ID = "11111111-2222-3333-4444-555555555555"
+
+# AWS's limits the state machines are built around.
+STATES_PAYLOAD_LIMIT = 262_144  # bytes Step Functions moves between states (256 KiB)
+CAUSE_LIMIT = 32_768  # characters of an error cause
 
 BUILD_HINT = "run `cargo build --release --workspace --bins` at the repository root"
 

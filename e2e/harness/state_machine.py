@@ -27,6 +27,7 @@ from typing import Any, Callable
 from unittest import mock
 
 from .common import ACCOUNT_ID, FUNCTION_ARN, REGION, REPO, HarnessError
+from .moto_patches import no_jitter
 from .runtime_api import RuntimeApi
 from .template import WAIT_LOOP_URI, definition_substitutions, state_machine_properties
 
@@ -136,15 +137,6 @@ def rounds_of(events: list[dict]) -> list[Round]:
     return rounds
 
 
-class _NoJitter:
-    """Stands in for the ``random`` module in moto's JitterStrategy: FULL jitter then waits
-    0 s, so a test of the Retry does not wait out random back-off."""
-
-    @staticmethod
-    def uniform(low: float, high: float) -> float:
-        return low
-
-
 class LocalStepFunctions:
     """moto's Step Functions, in-process and executing, with one of the template's state
     machines (the wait loop unless ``definition_uri`` names another; ``substitutions`` fill
@@ -193,7 +185,6 @@ class LocalStepFunctions:
         the state machine."""
         import boto3
         from moto import mock_aws
-        from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
 
         env = mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL_LAMBDA": self.runtime.endpoint, "AWS_DEFAULT_REGION": REGION})
         self._begin(env)
@@ -201,7 +192,7 @@ class LocalStepFunctions:
             os.environ.pop(var, None)  # restored by the patch
         self._begin(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         if not self.retry_jitter:
-            self._begin(mock.patch.object(jitter_strategy_decl, "random", _NoJitter()))
+            self._begin(no_jitter())
         self.client = boto3.client("stepfunctions", region_name=REGION)
         self.arn = self.client.create_state_machine(
             name=f"wait-for-indexing-{uuid.uuid4().hex[:8]}",
