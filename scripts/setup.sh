@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 if ! cmp -s e2e/requirements.txt .venv/.requirements.installed; then
-  echo "==> installing Python test tools into .venv (moto, boto3, pytest, aws-sam-cli, cfn-lint)"
+  echo "==> installing Python tools into .venv (moto, boto3, pytest, aws-sam-cli, cfn-lint, cargo-lambda, AWS CLI v1)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
   cp e2e/requirements.txt .venv/.requirements.installed
