@@ -224,8 +224,8 @@ class SharedAws:
 
 def start_shared_moto(stack: harness.Stack, workdir: Path, kendra: KendraLocal, runtime: RuntimeApi) -> SharedAws:
     """moto (Step Functions, SQS, S3) shared by the state machines and the function, the
-    template's queues and payload bucket, the function configured as the template does
-    (republish delays of 1-2 s), and the event source mapping running in the background."""
+    template's queues and payload bucket, the function with the template's environment
+    (but republish delays of 1-2 s), and the event source mapping on a thread."""
     moto = stack.add(SharedMoto(runtime).open())
     sqs = moto.client("sqs")
     queues = harness.create_queues(sqs, "demo-cb", visibility_timeout=30)
@@ -252,12 +252,12 @@ class TokenRound:
     answer: TaskCall | None
 
 
-def _json(text: str | None) -> dict:
+def _json(text: str | None):
+    """A task answer's output or cause: JSON, or the text as it came."""
     try:
-        value = json.loads(text or "")
+        return json.loads(text or "")
     except ValueError:
-        return {"cause": text}
-    return value if isinstance(value, dict) else {"failed": value}
+        return text
 
 
 def token_rounds(polls: list[harness.Poll], aws: SharedAws, token: str) -> list[TokenRound]:
@@ -273,6 +273,8 @@ def token_rounds(polls: list[harness.Poll], aws: SharedAws, token: str) -> list[
         elif answers and poll.result is not None and answers[0].at_ms <= poll.result.finished_ms:
             answer = answers[0]
             after = _json(answer.output if answer.kind == "success" else answer.cause)
+            if not isinstance(after, dict):  # a refused batch: the cause is a message
+                after = {"cause": after}
         else:
             break  # still waiting out its delay, or still being checked
         rounds.append(TokenRound(poll, beats[k] if k < len(beats) else None, after, answer))
@@ -323,8 +325,12 @@ class RoundPrinter:
         return not answers or (bool(finished) and max(finished) >= max(a.at_ms for a in answers))
 
 
-def say_json(label: str, value: dict) -> None:
-    """A JSON object, one top-level field a line (the block as a whole is JSON)."""
+def say_json(label: str, value) -> None:
+    """A JSON object, one top-level field a line (the block as a whole is JSON); anything
+    else on one line."""
+    if not isinstance(value, dict):
+        say(f"     {label}: {json.dumps(value)}")
+        return
     say(f"     {label}: {{")
     fields = list(value.items())
     for n, (k, v) in enumerate(fields, start=1):
@@ -390,7 +396,7 @@ def callback_phase(stack: harness.Stack, workdir: Path, kendra: KendraLocal, run
     if execution.output is not None:
         say_json("output", execution.output)
     else:
-        say_json("cause", execution.cause_json())
+        say_json("cause", _json(execution.cause))
     return aws
 
 
@@ -405,9 +411,11 @@ def ingest_phase(aws: SharedAws, kendra: KendraLocal) -> None:
         "in S3 instead of a list of documents, so it can be of any size. Plan (the "
         "function) splits it into batches of 1,000 stored in S3; a Distributed Map waits "
         "for every batch by callback, as in phase 3, several at once, and records each "
-        "outcome; Summarise merges them into one result with exact counts and failedRef, "
+        "outcome (a batch with failures answers DocumentsFailed, recorded like any "
+        "other); Summarise merges them into one result with exact counts and failedRef, "
         "one S3 object listing every failed document. Only small references pass between "
-        "states, whatever the manifest's size.",
+        "states, whatever the manifest's size. With failures the ingest ends "
+        "DocumentsFailed, the summary as its cause.",
     )
     ids = ingest_ids()
     kendra.put_documents(ids)
@@ -446,11 +454,11 @@ def ingest_phase(aws: SharedAws, kendra: KendraLocal) -> None:
 
     execution = follow(aws, arn, printer, timeout=120, on_poll=show_plan)
     ended = f"{execution.status} ({execution.error})" if execution.error else execution.status
-    summary = execution.output if execution.output is not None else execution.cause_json()
+    summary = execution.output if execution.output is not None else _json(execution.cause)
     say(f"  -> the ingest ended {ended} after {printer.rounds()} batch round(s)")
     where = "its output" if execution.output is not None else "the DocumentsFailed error's cause; without failures it is the output"
     say_json(f"summary ({where})", summary)
-    ref = summary.get("failedRef")
+    ref = summary.get("failedRef") if isinstance(summary, dict) else None
     if ref:
         bucket, _, ref_key = ref["s3Uri"].removeprefix("s3://").partition("/")
         listed = json.loads(s3.get_object(Bucket=bucket, Key=ref_key)["Body"].read())
