@@ -34,22 +34,20 @@ LATENCY = ({"KENDRA_MAX_CONCURRENCY": "10"}, {"latencyMs": 20})
 RPS = ({"KENDRA_MAX_CONCURRENCY": "10", "KENDRA_MAX_RPS": "100"}, {"latencyMs": 20, "maxRps": 100})
 
 
-def one_round(kendra: KendraLocal, cold_starts: int, pending: bool) -> dict:
-    """One run of each scenario with the binary KENDRA_WAITER_BIN names now."""
-    cpu = bench_cpu(kendra, 1, pending=pending)
-    a = one_throughput_run(kendra, 5_000, *LATENCY)
-    b = one_throughput_run(kendra, 5_000, *RPS)
-    cold = bench_cold(kendra, cold_starts)
-    return {
-        "cpu_us_per_doc": cpu["cpu_us_per_doc"],
-        "tp_2a_docs_per_s": a["docs_per_s"],
-        "tp_2a_cpu_s": a["cpu_s"],
-        "peak_rss_kb": a["peak_rss_kb"],
-        "tp_2b_docs_per_s": b["docs_per_s"],
-        "tp_2b_cpu_s": b["cpu_s"],
-        "tp_2b_errors": b["errors"],
-        "cold_ms": cold["runs_ms"],
-    }
+def one_round(kendra: KendraLocal, cold_starts: int, pending: bool, scenarios: set[str]) -> dict:
+    """One run of each selected scenario with the binary KENDRA_WAITER_BIN names now."""
+    out: dict = {}
+    if "cpu" in scenarios:
+        out["cpu_us_per_doc"] = bench_cpu(kendra, 1, pending=pending)["cpu_us_per_doc"]
+    if "2a" in scenarios:
+        a = one_throughput_run(kendra, 5_000, *LATENCY)
+        out.update(tp_2a_docs_per_s=a["docs_per_s"], tp_2a_cpu_s=a["cpu_s"], peak_rss_kb=a["peak_rss_kb"])
+    if "2b" in scenarios:
+        b = one_throughput_run(kendra, 5_000, *RPS)
+        out.update(tp_2b_docs_per_s=b["docs_per_s"], tp_2b_cpu_s=b["cpu_s"], tp_2b_errors=b["errors"])
+    if "cold" in scenarios:
+        out["cold_ms"] = bench_cold(kendra, cold_starts)["runs_ms"]
+    return out
 
 
 def summary(rounds: list[dict]) -> dict:
@@ -69,6 +67,7 @@ def main() -> None:
     ap.add_argument("--pending", action="store_true",
                     help="(1) as in the issue-6 table: NOT_FOUND answers, every document pending in a 1.9 MB "
                          "result (binaries from before Part 2's MAX_RESULT_BYTES only)")
+    ap.add_argument("--scenarios", default="cpu,2a,2b,cold", help="a subset of cpu,2a,2b,cold")
     ap.add_argument("--json")
     args = ap.parse_args()
     binaries = dict(b.split("=", 1) for b in args.binaries)
@@ -81,7 +80,7 @@ def main() -> None:
             for name, path in binaries.items():
                 os.environ["KENDRA_WAITER_BIN"] = path
                 print(f"round {i + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
-                runs[name].append(one_round(kendra, args.cold_starts, args.pending))
+                runs[name].append(one_round(kendra, args.cold_starts, args.pending, set(args.scenarios.split(","))))
             loads.append(open("/proc/loadavg").read().split()[:3])
     result = {"binaries": binaries, "cpu_scenario": "pending" if args.pending else "indexed", "loadavg_per_round": loads, "runs": runs,
               "summary": {name: summary(rs) for name, rs in runs.items()}}

@@ -16,15 +16,20 @@ def row(name: str, value: str, target: str, ok: bool | None) -> Row:
 
 
 def cpu_rows(c: dict) -> list[Row]:
-    return [row("1. CPU per document (100k NOT_FOUND docs, direct)", f"{c['cpu_us_per_doc']:.2f} µs "
+    answers = c.get("answers", "NOT_FOUND (pending)")
+    return [row(f"1. CPU per document ({c['documents']:,} docs, {answers}, direct)", f"{c['cpu_us_per_doc']:.2f} µs "
                 f"({c['calls']} calls, {c['wall_s']:.2f} s wall)", "≤ 15 µs", c["cpu_us_per_doc"] <= 15)]
 
 
 def throughput_rows(tp: dict) -> list[Row]:
     """(2a) against the ideal, kendra-local's own ceiling for reference, and (2b)."""
     t = tp["latency"]
-    rows = [row("2a. Throughput, 20 ms latency, concurrency 10", f"{t['docs_per_s']:.0f} docs/s "
+    rows = [row("2a. Throughput, 20 ms latency, concurrency 10, fresh process", f"{t['docs_per_s']:.0f} docs/s "
                 f"= {t['fraction'] * 100:.1f}% of {t['ideal']:.0f}", "≥ 90% of ideal", t["fraction"] >= 0.9)]
+    w = tp.get("latency_warm")
+    if w:
+        rows.append(row("2a, warm process (its second invocation)", f"{w['docs_per_s']:.0f} docs/s "
+                        f"= {w['fraction'] * 100:.1f}% of {w['ideal']:.0f}", "≥ 90% of ideal", w["fraction"] >= 0.9))
     ref = tp.get("reference")
     if ref:
         rows.append(row("2a'. Same calls, minimal Python client (kendra-local's ceiling)",

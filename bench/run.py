@@ -86,7 +86,7 @@ def run_scenarios(args: argparse.Namespace, only: set[str]) -> dict:
             results["sqs"] = bench_sqs(kendra)
     if "size" in only:
         print("sizes ...", file=sys.stderr, flush=True)
-        results["size"] = bench_size(args.skip_arm64_build)
+        results["size"] = bench_size(args.skip_arm64_build, args.arm64_zip)
     if "fleet" in only:
         # Each run starts its own kendra-local (--max-rps 50 --latency-ms 20): a full bucket.
         print("fleet ...", file=sys.stderr, flush=True)
@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--fleet-sizes", default="1,4,16", help="the K of (7)")
     ap.add_argument("--skip-arm64-build", action="store_true",
                     help="use target/lambda/bootstrap/bootstrap.zip as built before")
+    ap.add_argument("--arm64-zip", help="measure this bootstrap.zip instead of building one")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the function (experiments, e.g. LD_PRELOAD=...)")

@@ -15,10 +15,16 @@ import harness
 REPO = harness.REPO
 
 
-def bench_size(skip_build: bool) -> dict:
-    """Sizes of the x86_64 release binary and, when cargo lambda is there, of the arm64 one."""
+def bench_size(skip_build: bool, arm64_zip: str | None = None) -> dict:
+    """Sizes of the x86_64 release binary and, when cargo lambda is there, of the arm64 one
+    (``arm64_zip``: a bootstrap.zip cargo lambda built elsewhere, e.g. from a snapshot of the
+    sources with its own CARGO_TARGET_DIR, measured instead of building one here)."""
     out = x86_64_size(harness.waiter_bin())
-    out.update(arm64_size(skip_build))
+    if arm64_zip:
+        zpath = Path(arm64_zip)
+        out.update({**_zipped_binary(zpath), "arm64_zip_bytes": zpath.stat().st_size, "arm64_zip_path": str(zpath)})
+    else:
+        out.update(arm64_size(skip_build))
     return out
 
 
