@@ -6,8 +6,8 @@
   ignores the others);
 - statemachine/wait-for-indexing.asl.json runs in moto's Step Functions
   interpreter, with harness.FakeFunction (a Python runtime behind the Runtime API
-  emulator) standing in for the function: the loop, the Choice on $.status, the
-  Retry and the Catch -> Fail states.
+  emulator, answering as harness.stand_in.Behaviour says) standing in for the
+  function: the loop, the Choice on $.status, the Retry and the Catch -> Fail states.
 
 Run: .venv/bin/python -m pytest e2e/test_events_shape.py
 """
@@ -32,6 +32,7 @@ from harness import (
     sample_event_names,
     template,
 )
+from harness.stand_in import Behaviour
 
 INDEX_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9-]*")
 
@@ -226,7 +227,7 @@ def run_execution(sfn, execution_input: dict) -> Execution:
 )
 def test_state_machine_loops_until_done(sfn, local, name):
     batch = load(name)
-    fake = local.fake_function(sfn.runtime, finish_at=batch.get("attempt", 0) + 3)
+    fake = local.fake_function(sfn.runtime, behaviour=Behaviour(finish_at=batch.get("attempt", 0) + 3))
     execution = run_execution(sfn, batch)
     if batch.get("failed"):
         assert execution.status == "FAILED"
@@ -251,7 +252,7 @@ def test_state_machine_loops_until_done(sfn, local, name):
 
 
 def test_failed_documents_fail_the_execution_with_the_list(sfn, local):
-    local.fake_function(sfn.runtime, finish_at=1, fail_docs={"faq/billing.md"})
+    local.fake_function(sfn.runtime, behaviour=Behaviour(finish_at=1, fail_ids={"faq/billing.md"}))
     execution = run_execution(sfn, load("step-functions-put.json"))
     assert execution.status == "FAILED"
     assert execution.error == "DocumentsFailed"
@@ -264,7 +265,8 @@ def test_failed_documents_fail_the_execution_with_the_list(sfn, local):
     [("ValidationError", "InvalidBatch"), ("KendraRequestError", "KendraRejected")],
 )
 def test_rejections_are_caught_not_retried(sfn, local, error_type, fail_state):
-    fake = local.fake_function(sfn.runtime, error=(error_type, "documents must be a list, got a string"))
+    # The function refuses every attempt (one, and the three a Retry could add).
+    fake = local.fake_function(sfn.runtime, behaviour=Behaviour(errors=[error_type] * 4))
     execution = run_execution(sfn, load("invalid-documents-not-a-list.json"))
     assert execution.status == "FAILED"
     assert execution.error == error_type
@@ -274,7 +276,7 @@ def test_rejections_are_caught_not_retried(sfn, local, error_type, fail_state):
 
 
 def test_kendra_unavailable_is_retried(sfn, local):
-    fake = local.fake_function(sfn.runtime, finish_at=1, transient_errors=2)
+    fake = local.fake_function(sfn.runtime, behaviour=Behaviour(finish_at=1, errors=["KendraUnavailable"] * 2))
     execution = run_execution(sfn, load("step-functions-put.json"))
     assert execution.status == "SUCCEEDED"
     assert len(fake.payloads) == 3
@@ -284,8 +286,8 @@ def test_kendra_unavailable_is_retried(sfn, local):
 class NoStatus(FakeFunction):
     """Answers every round with something that is not a round result."""
 
-    def answer(self, batch):
-        return "response", {"hello": "world"}
+    def round(self, batch):
+        return {"hello": "world"}
 
 
 def test_unexpected_answer_fails_loudly(sfn, local):

@@ -43,12 +43,10 @@ class Ingest:
     dlq_url: str
 
     def put_manifest(self, key: str, text: str) -> str:
-        self.moto.client("s3").put_object(Bucket=PAYLOAD_BUCKET, Key=key, Body=text.encode("utf-8"))
-        return f"s3://{PAYLOAD_BUCKET}/{key}"
+        return self.moto.put_manifest(key, text)
 
     def read_json(self, uri: str):
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        return json.loads(self.moto.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        return self.moto.read_json(uri)
 
     def run(self, manifest: str, timeout: float = 150.0, **fields):
         request = {"indexId": INDEX_ID, "operation": "PUT", "manifest": manifest, "requestId": "ing-e2e", **fields}

@@ -1,5 +1,5 @@
 """statemachine/wait-for-indexing-callback.asl.json on moto's Step Functions interpreter.
-The stand-in plays the function's SQS side (sm_support.CallbackWorker): it receives the
+The stand-in plays the function's SQS side (harness.fake_function.CallbackWorker): it receives the
 check queue's messages, heartbeats every round, republishes unfinished batches and answers
 the task token. Run: .venv/bin/python -m pytest e2e/test_sm_callback.py -q -p no:cacheprovider
 """
@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import time
 
-from sm_support import CAUSE_LIMIT, INDEX_ID, STATES_PAYLOAD_LIMIT, Behaviour, Stack
+from harness.common import CAUSE_LIMIT, INDEX_ID, STATES_PAYLOAD_LIMIT
+from harness.fake_function import StandInMoto
+from harness.stand_in import Behaviour, StandIn
 
 
 def batch(docs, **fields) -> dict:
@@ -18,7 +20,7 @@ def batch(docs, **fields) -> dict:
 
 def test_success_outputs_the_final_result_after_a_heartbeat_every_round():
     given = batch(["a", {"documentId": "b", "attributes": {"version": 1}}])
-    with Stack(Behaviour(finish_at=3)) as s:
+    with StandInMoto(Behaviour(finish_at=3)) as s:
         worker = s.callback_worker()
         end = s.run(s.callback_arn, given)
         bodies, heartbeats, answers = worker.bodies, worker.heartbeats, worker.answers
@@ -39,7 +41,7 @@ def test_success_outputs_the_final_result_after_a_heartbeat_every_round():
 
 def test_input_and_output_are_the_wait_loops():
     given = batch(["a", "b", "c"])
-    with Stack(Behaviour(finish_at=2)) as s:
+    with StandInMoto(Behaviour(finish_at=2)) as s:
         s.callback_worker()
         by_callback = s.run(s.callback_arn, given)
         by_loop = s.run(s.loop_arn, given)
@@ -49,7 +51,7 @@ def test_input_and_output_are_the_wait_loops():
 
 def test_documents_failed_gives_the_list_as_cause_like_the_loop():
     given = batch(["a", "fail-b", "fail-c"])
-    with Stack(Behaviour(finish_at=2)) as s:
+    with StandInMoto(Behaviour(finish_at=2)) as s:
         worker = s.callback_worker()
         by_callback = s.run(s.callback_arn, given)
         by_loop = s.run(s.loop_arn, given)
@@ -62,7 +64,7 @@ def test_documents_failed_gives_the_list_as_cause_like_the_loop():
 
 def test_documents_failed_with_the_list_in_s3_gives_a_summary_with_failed_ref():
     docs = [f"fail-{i:05d}-" + "z" * 80 for i in range(1500)] + ["ok"]
-    with Stack(Behaviour(finish_at=1)) as s:
+    with StandInMoto(Behaviour(finish_at=1)) as s:
         s.callback_worker()
         end = s.run(s.callback_arn, batch(docs))
         listed = s.read_json(end.cause_json()["failedRef"]["s3Uri"])
@@ -77,7 +79,7 @@ def test_documents_failed_with_the_list_in_s3_gives_a_summary_with_failed_ref():
 def test_a_cause_with_only_the_first_failures_and_no_ref_is_passed_through():
     # A function without PAYLOAD_BUCKET can tell only the first failures: the execution's
     # cause is then the function's own (counts + the first failures), not a partial list.
-    with Stack(Behaviour(finish_at=1, no_bucket=True)) as s:
+    with StandInMoto(Behaviour(finish_at=1, no_bucket=True)) as s:
         s.callback_worker(first_failures=2)
         end = s.run(s.callback_arn, batch(["fail-1", "fail-2", "fail-3", "ok"]))
     assert end.status == "FAILED" and end.error == "DocumentsFailed", end
@@ -91,16 +93,14 @@ def test_a_cause_with_only_the_first_failures_and_no_ref_is_passed_through():
 def test_a_cause_cut_down_to_its_essentials_is_passed_through(monkeypatch):
     # When even the first failures do not fit 32,768 characters, the function keeps only
     # status, succeeded, failedCount and failedRef: no counts to build the summary from.
-    import sm_support
-
-    full = sm_support.failure_cause
+    full = StandIn.failure_cause
 
     def essentials(function, result, first=None):
         cause = json.loads(full(function, result, 1))
         return json.dumps({k: cause[k] for k in ("status", "succeeded", "failedCount", "failedRef")})
 
-    monkeypatch.setattr(sm_support, "failure_cause", essentials)
-    with Stack(Behaviour(finish_at=1)) as s:
+    monkeypatch.setattr(StandIn, "failure_cause", essentials)
+    with StandInMoto(Behaviour(finish_at=1)) as s:
         s.callback_worker()
         end = s.run(s.callback_arn, batch(["fail-1", "fail-2", "ok"]))
     assert end.status == "FAILED" and end.error == "DocumentsFailed", end
@@ -111,7 +111,7 @@ def test_a_cause_cut_down_to_its_essentials_is_passed_through(monkeypatch):
 
 def test_a_refused_batch_fails_at_once_under_its_name():
     for error, state in (("ValidationError", "InvalidBatch"), ("KendraRequestError", "KendraRejected")):
-        with Stack(Behaviour(refuse=error)) as s:
+        with StandInMoto(Behaviour(refuse=error)) as s:
             worker = s.callback_worker()
             end = s.run(s.callback_arn, batch(["refused-1", "a"]))
             bodies, heartbeats = worker.bodies, worker.heartbeats
@@ -126,7 +126,7 @@ def test_a_lost_batch_fails_after_the_heartbeat_not_the_timeout():
     # dead-letter queue). AWS reports States.HeartbeatTimeout (-> BatchLost); moto reports a
     # missed heartbeat as States.Timeout (-> WaitTimedOut). Either way it ends at the
     # heartbeat (2 s), long before TimeoutSeconds (60 s).
-    with Stack(heartbeat_seconds=2, callback_timeout_seconds=60) as s:
+    with StandInMoto(heartbeat_seconds=2, callback_timeout_seconds=60) as s:
         worker = s.callback_worker(silent=True)
         started = time.monotonic()
         end = s.run(s.callback_arn, batch(["a"]), timeout=30)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
-from sm_support import INDEX_ID, STATES_PAYLOAD_LIMIT, Behaviour, Stack
+from harness.common import INDEX_ID, STATES_PAYLOAD_LIMIT
+from harness.fake_function import StandInMoto
+from harness.stand_in import Behaviour
 
 LONG = "-" + "q" * 100  # long ids: the manifest is far larger than a state may carry
 
@@ -26,19 +28,19 @@ def ingest_input(manifest: str, **fields) -> dict:
 
 
 def steps(function) -> list[str]:
-    return [e["ingestStep"] for e in function.events if "ingestStep" in e]
+    return [e["ingestStep"] for e in function.payloads if "ingestStep" in e]
 
 
 def test_mixed_outcomes_by_callback_end_with_exact_counts():
     ids = manifest_ids(2_850, 150)
-    with Stack(Behaviour(finish_at=2), batch_size=300, max_concurrency=4) as s:
+    with StandInMoto(Behaviour(finish_at=2), batch_size=300, max_concurrency=4) as s:
         worker = s.callback_worker()
         manifest = s.put_manifest("manifests/mixed.json", json.dumps(ids))
         assert len(json.dumps(ids)) > STATES_PAYLOAD_LIMIT
         end = s.run(s.ingest_arn, ingest_input(manifest, waitMode="callback"), timeout=120)
         listed = s.read_json(end.cause_json()["failedRef"]["s3Uri"])
-        plan = next(e for e in s.function.events if e.get("ingestStep") == "plan")
-        records = [e for e in s.function.events if e.get("ingestStep") == "record"]
+        plan = next(e for e in s.function.payloads if e.get("ingestStep") == "plan")
+        records = [e for e in s.function.payloads if e.get("ingestStep") == "record"]
         bodies = worker.bodies
         largest = s.sizes.largest
     assert end.status == "FAILED" and end.error == "DocumentsFailed", end
@@ -60,7 +62,7 @@ def test_mixed_outcomes_by_callback_end_with_exact_counts():
 
 def test_mixed_outcomes_by_loop_use_nested_wait_loops():
     ids = manifest_ids(380, 20)
-    with Stack(Behaviour(finish_at=2), batch_size=100, max_concurrency=2) as s:
+    with StandInMoto(Behaviour(finish_at=2), batch_size=100, max_concurrency=2) as s:
         manifest = s.put_manifest("manifests/mixed.jsonl", "\n".join(json.dumps(i) for i in ids) + "\n")
         end = s.run(s.ingest_arn, ingest_input(manifest, waitMode="loop"), timeout=120)
         loops = s.executions(s.loop_arn)
@@ -80,7 +82,7 @@ def test_mixed_outcomes_by_loop_use_nested_wait_loops():
 
 
 def test_all_documents_index_from_a_csv_manifest():
-    with Stack(Behaviour(finish_at=1), batch_size=3) as s:
+    with StandInMoto(Behaviour(finish_at=1), batch_size=3) as s:
         s.callback_worker()
         csv_text = "documentId,title\n" + "".join(f"csv-{i},Title {i}\n" for i in range(10))
         manifest = s.put_manifest("manifests/docs.csv", csv_text)
@@ -94,7 +96,7 @@ def test_all_documents_index_from_a_csv_manifest():
 
 def test_no_wait_mode_uses_the_stacks_default():
     for default in ("callback", "loop"):
-        with Stack(Behaviour(finish_at=1), batch_size=5, default_wait_mode=default) as s:
+        with StandInMoto(Behaviour(finish_at=1), batch_size=5, default_wait_mode=default) as s:
             worker = s.callback_worker()
             manifest = s.put_manifest("manifests/small.json", json.dumps([f"d-{i}" for i in range(10)]))
             end = s.run(s.ingest_arn, ingest_input(manifest))
@@ -104,7 +106,7 @@ def test_no_wait_mode_uses_the_stacks_default():
 
 
 def test_an_unknown_wait_mode_is_refused_before_anything_is_planned():
-    with Stack() as s:
+    with StandInMoto() as s:
         manifest = s.put_manifest("manifests/x.json", json.dumps(["a"]))
         end = s.run(s.ingest_arn, ingest_input(manifest, waitMode="poll"))
         recorded = steps(s.function)
@@ -116,7 +118,7 @@ def test_an_unknown_wait_mode_is_refused_before_anything_is_planned():
 def test_an_empty_manifest_is_refused_by_the_plan():
     # The function's plan step refuses a manifest without documents (ValidationError, not
     # retried): the ingest fails with it before any batch is waited for.
-    with Stack() as s:
+    with StandInMoto() as s:
         manifest = s.put_manifest("manifests/empty.json", "[]")
         end = s.run(s.ingest_arn, ingest_input(manifest))
         recorded = steps(s.function)
@@ -131,7 +133,7 @@ def test_a_batch_that_cannot_be_waited_for_leaves_the_ingest_incomplete():
     # Map child, so the summary's accounting catches it -> DocumentsUnaccounted. Both end
     # IngestIncomplete; never a SUCCEEDED ingest with documents unaccounted for.
     ids = [f"d-{i}" for i in range(8)] + ["refused-1", "refused-2"]
-    with Stack(Behaviour(finish_at=1, refuse="KendraRequestError"), batch_size=5) as s:
+    with StandInMoto(Behaviour(finish_at=1, refuse="KendraRequestError"), batch_size=5) as s:
         s.callback_worker()
         manifest = s.put_manifest("manifests/refused.json", json.dumps(ids))
         end = s.run(s.ingest_arn, ingest_input(manifest))

@@ -1,5 +1,5 @@
 """statemachine/wait-for-indexing.asl.json on moto's Step Functions interpreter, with the
-Python stand-in for the function (e2e/sm_support.py): how the loop ends, the
+Python stand-in for the function (harness.stand_in): how the loop ends, the
 DocumentsFailed cause (inline list, or failedRef), errors caught by name, the bounded
 retries, continue-as-new (a chain of executions ends as one loop would), and payload
 sizes. Run: .venv/bin/python -m pytest e2e/test_sm_wait_loop.py -q -p no:cacheprovider
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 
-from sm_support import CAUSE_LIMIT, INDEX_ID, STATES_PAYLOAD_LIMIT, Behaviour, FunctionError, Stack, round_payloads
+from harness.common import CAUSE_LIMIT, INDEX_ID, STATES_PAYLOAD_LIMIT
+from harness.fake_function import StandInMoto
+from harness.stand_in import Behaviour, FunctionError
 
 LOOP_KEYS = {"current", "kendraWaiterChain", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"}
 
@@ -18,12 +20,17 @@ def batch(docs, **fields) -> dict:
     return {"indexId": INDEX_ID, "operation": "PUT", "documents": docs, "requestId": "req-1", **fields}
 
 
+def round_payloads(function) -> list[dict]:
+    """The batches the stand-in was invoked with for rounds (ingest steps left out)."""
+    return [e for e in function.payloads if "ingestStep" not in e]
+
+
 def task_errors(finished) -> list[str]:
     return [e["taskFailedEventDetails"]["error"] for e in finished.events if e["type"] == "TaskFailed"]
 
 
 def test_all_documents_index_and_the_function_sees_only_the_batch():
-    with Stack(Behaviour(finish_at=3)) as s:
+    with StandInMoto(Behaviour(finish_at=3)) as s:
         given = batch(["a", {"documentId": "b", "attributes": {"version": 2}}])
         end = s.run(s.loop_arn, given)
         payloads = round_payloads(s.function)
@@ -40,7 +47,7 @@ def test_all_documents_index_and_the_function_sees_only_the_batch():
 
 
 def test_failed_documents_fail_with_the_list_as_cause():
-    with Stack(Behaviour(finish_at=2)) as s:
+    with StandInMoto(Behaviour(finish_at=2)) as s:
         end = s.run(s.loop_arn, batch(["a", "fail-b", "fail-c"]))
     assert end.status == "FAILED" and end.error == "DocumentsFailed", end
     assert [f["documentId"] for f in end.cause_json()] == ["fail-b", "fail-c"]
@@ -50,7 +57,7 @@ def test_failed_documents_fail_with_the_list_as_cause():
 def test_failures_in_s3_give_a_cause_with_failed_ref_that_fits():
     # 3,000 failures with long ids: far over a cause's 32,768 characters inline.
     docs = [f"fail-{i:05d}-" + "x" * 60 for i in range(3000)] + ["ok-1", "ok-2"]
-    with Stack(Behaviour(finish_at=1)) as s:
+    with StandInMoto(Behaviour(finish_at=1)) as s:
         end = s.run(s.loop_arn, batch(docs))
         listed = s.read_json(end.cause_json()["failedRef"]["s3Uri"])
         largest = s.sizes.largest
@@ -65,7 +72,7 @@ def test_failures_in_s3_give_a_cause_with_failed_ref_that_fits():
 
 
 def test_result_too_large_is_caught_by_name_and_not_retried():
-    with Stack(Behaviour(finish_at=1, max_result_bytes=1_000, no_bucket=True)) as s:
+    with StandInMoto(Behaviour(finish_at=1, max_result_bytes=1_000, no_bucket=True)) as s:
         end = s.run(s.loop_arn, batch([f"fail-{i}" for i in range(20)]))
         invocations = len(round_payloads(s.function))
     assert end.status == "FAILED" and end.error == "ResultTooLarge", end
@@ -75,7 +82,7 @@ def test_result_too_large_is_caught_by_name_and_not_retried():
 
 
 def test_lambda_unknown_is_retried_with_the_same_batch():
-    with Stack(Behaviour(finish_at=1, errors=["Lambda.Unknown", "Lambda.ClientExecutionTimeoutException"])) as s:
+    with StandInMoto(Behaviour(finish_at=1, errors=["Lambda.Unknown", "Lambda.ClientExecutionTimeoutException"])) as s:
         given = batch(["a"])
         end = s.run(s.loop_arn, given)
         payloads = round_payloads(s.function)
@@ -85,7 +92,7 @@ def test_lambda_unknown_is_retried_with_the_same_batch():
 
 
 def test_lambda_unknown_retries_are_bounded():
-    with Stack(Behaviour(finish_at=1, errors=["Lambda.Unknown"] * 10)) as s:
+    with StandInMoto(Behaviour(finish_at=1, errors=["Lambda.Unknown"] * 10)) as s:
         end = s.run(s.loop_arn, batch(["a"]))
         invocations = len(round_payloads(s.function))
     assert end.status == "FAILED" and end.error == "Lambda.Unknown", end
@@ -94,7 +101,7 @@ def test_lambda_unknown_retries_are_bounded():
 
 
 def test_payload_unavailable_is_retried_like_kendra_unavailable():
-    with Stack(Behaviour(finish_at=1, errors=["PayloadUnavailable", "KendraUnavailable", "PayloadUnavailable"])) as s:
+    with StandInMoto(Behaviour(finish_at=1, errors=["PayloadUnavailable", "KendraUnavailable", "PayloadUnavailable"])) as s:
         end = s.run(s.loop_arn, batch(["a"]))
     assert end.status == "SUCCEEDED", end
     assert task_errors(end) == ["PayloadUnavailable", "KendraUnavailable", "PayloadUnavailable"]
@@ -102,7 +109,7 @@ def test_payload_unavailable_is_retried_like_kendra_unavailable():
 
 def test_refusals_end_under_their_own_names():
     for error, state in (("KendraRequestError", "KendraRejected"), ("ValidationError", "InvalidBatch")):
-        with Stack(Behaviour(refuse=error)) as s:
+        with StandInMoto(Behaviour(refuse=error)) as s:
             end = s.run(s.loop_arn, batch(["refused-a"]))
             invocations = len(round_payloads(s.function))
         assert end.status == "FAILED" and end.error == error, end
@@ -111,7 +118,7 @@ def test_refusals_end_under_their_own_names():
 
 
 def test_a_batch_of_an_ingest_ends_with_its_result_whatever_the_status():
-    with Stack(Behaviour(finish_at=1)) as s:
+    with StandInMoto(Behaviour(finish_at=1)) as s:
         end = s.run(s.loop_arn, batch(["a", "fail-b"], ingestId="ing-1", batchNumber=4))
     assert end.status == "SUCCEEDED", end
     assert end.output["status"] == "FAILED" and end.output["batchNumber"] == 4
@@ -120,7 +127,7 @@ def test_a_batch_of_an_ingest_ends_with_its_result_whatever_the_status():
 
 
 def test_an_answer_without_status_fails_loudly():
-    with Stack() as s:
+    with StandInMoto() as s:
         s.function.round = lambda b: {"hello": "world"}
         end = s.run(s.loop_arn, batch(["a"]))
     assert end.status == "FAILED" and end.error == "UnexpectedStatus", end
@@ -131,7 +138,7 @@ def test_an_answer_without_status_fails_loudly():
 
 
 def run_chain(rounds_per_execution: int, given: dict, behaviour: Behaviour):
-    with Stack(behaviour, rounds_per_execution=rounds_per_execution) as s:
+    with StandInMoto(behaviour, rounds_per_execution=rounds_per_execution) as s:
         end = s.run(s.loop_arn, given, timeout=120)
         executions = {e["executionArn"]: e for e in s.executions(s.loop_arn)}
         histories = {arn: s.wait(arn) for arn in executions}
@@ -174,7 +181,7 @@ def test_a_chain_that_succeeds_outputs_the_last_result():
 
 
 def test_an_error_in_a_later_link_ends_the_chain_under_its_name():
-    with Stack(Behaviour(finish_at=100), rounds_per_execution=2) as s:
+    with StandInMoto(Behaviour(finish_at=100), rounds_per_execution=2) as s:
         original = s.function.round
 
         def round_(b):
@@ -197,7 +204,7 @@ def test_a_chain_of_large_batches_keeps_every_payload_under_256_kib():
     docs = [f"stuck-{i:05d}-" + "y" * 90 for i in range(1000)]
     given = batch(docs, maxAttempts=50)
     assert 100_000 < len(json.dumps(given)) < 122_880
-    with Stack(Behaviour(), rounds_per_execution=2) as s:
+    with StandInMoto(Behaviour(), rounds_per_execution=2) as s:
         original = s.function.round
 
         def round_(b):

@@ -9,7 +9,12 @@ PYTHONPATH; scripts/*.sh and e2e/pytest.ini do):
 - kendra_local:   ``KendraLocal``, the Kendra emulator and its admin API
 - sqs:            the template's queues, the SQS record builder, ``SqsPoller`` (event source mapping)
 - state_machine:  ``LocalStepFunctions``, the template's ASL on moto's interpreter; ``Execution``
-- fake_function:  ``FakeFunction``, a Python runtime standing in for the function
+- moto_shared:    ``SharedMoto``, that moto also served over HTTP to the release binary;
+                  ``function_environment``, ``BackgroundPoller``
+- moto_patches:   the moto 5.2.5 fixes, ``TaskCalls``, ``EventSizes``
+- stand_in:       the function's interface in Python (``StandIn``, ``Behaviour``)
+- fake_function:  the stand-in served: ``FakeFunction`` (a runtime behind ``RuntimeApi``),
+                  ``CallbackWorker`` (its SQS side), ``StandInMoto`` (with the three machines)
 - template:       settings read from template.yaml
 - events:         the sample events and the one check against events/expectations.json
                   (also ``python -m harness events``, for shell scripts)

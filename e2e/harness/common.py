@@ -79,6 +79,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def endpoint_client(service: str, endpoint: str, **config: Any) -> Any:
+    """A boto3 client of a local emulator at ``endpoint`` (test credentials), with few retries
+    so a broken server shows quickly; ``config``: more botocore Config settings."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, **config),
+    )
+
+
 def free_port() -> int:
     """A port the OS considers free on 127.0.0.1, for servers that cannot bind port 0."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -27,7 +27,7 @@ import uuid
 from typing import Any
 from unittest import mock
 
-from .common import CAUSE_LIMIT, FUNCTION_ARN, REGION, STATES_PAYLOAD_LIMIT, HarnessError
+from .common import CAUSE_LIMIT, FUNCTION_ARN, REGION, STATES_PAYLOAD_LIMIT, HarnessError, endpoint_client
 from .moto_patches import EventSizes, TaskCall, TaskCalls, largest_history_payload, moto_fixes
 from .runtime_api import RuntimeApi
 from .sqs import Poll, SqsPoller
@@ -71,11 +71,15 @@ class SharedMoto:
     127.0.0.1 serving the same backends to the function; ``function_env()`` is what the
     function needs to reach it. ``rounds_per_execution`` and ``wait_seconds`` go into the
     wait loop's definition; ``create_state_machine`` adds the template's other machines.
+    ``serve=False``: no server, for when nothing outside this process needs moto.
     A context manager; ``close()`` stops the server, then moto."""
 
-    def __init__(self, runtime: RuntimeApi, *, wait_seconds: int = 0, rounds_per_execution: int | None = None) -> None:
+    def __init__(
+        self, runtime: RuntimeApi, *, wait_seconds: int = 0, rounds_per_execution: int | None = None, serve: bool = True
+    ) -> None:
         self.runtime = runtime
         self.wait_seconds = wait_seconds
+        self.serve = serve
         substitutions = {"RoundsPerExecution": rounds_per_execution} if rounds_per_execution is not None else None
         self.sfn = LocalStepFunctions(runtime, wait_seconds=wait_seconds, substitutions=substitutions)
         self.tasks = TaskCalls()
@@ -107,6 +111,8 @@ class SharedMoto:
         self.sfn.open()
         for patcher in moto_fixes() + self.tasks.patchers() + [self.sizes.patcher()]:
             self._begin(patcher)
+        if not self.serve:
+            return
         werkzeug = logging.getLogger("werkzeug")
         self._werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.ERROR)  # no access log line per request on stderr
@@ -161,17 +167,7 @@ class SharedMoto:
 
     def server_client(self, service: str):
         """A boto3 client of the server, as the function sees moto (path-style S3)."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"}),
-        )
+        return endpoint_client(service, self.endpoint, s3={"addressing_style": "path"})
 
     # -- state machines --------------------------------------------------------------------
     @property
@@ -206,6 +202,17 @@ class SharedMoto:
     def executions(self, machine_arn: str) -> list[dict]:
         pages = self.sfn.client.get_paginator("list_executions").paginate(stateMachineArn=machine_arn)
         return [e for page in pages for e in page["executions"]]
+
+    # -- S3 ----------------------------------------------------------------------------------
+    def put_manifest(self, key: str, text: str, bucket: str = PAYLOAD_BUCKET) -> str:
+        """Writes ``text`` to ``key`` (the payload bucket by default); returns its s3:// URI."""
+        self.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        return f"s3://{bucket}/{key}"
+
+    def read_json(self, uri: str) -> Any:
+        """The JSON object at an s3:// URI (a failedRef, a documentsRef, ...)."""
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def function_environment(

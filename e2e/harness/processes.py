@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import FUNCTION_NAME, REGION, HarnessError, free_port, waiter_bin
+from .common import FUNCTION_NAME, REGION, HarnessError, endpoint_client, free_port, waiter_bin
 from .runtime_api import RuntimeApi
 
 
@@ -223,17 +223,7 @@ class MotoServer:
 
     def client(self, service: str):
         """A boto3 client of this server, with few retries so a broken server shows quickly."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-        )
+        return endpoint_client(service, self.endpoint)
 
     def close(self) -> None:
         stop_process(self.proc)
