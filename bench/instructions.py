@@ -18,6 +18,7 @@ build for symbols).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -85,11 +86,14 @@ def main() -> None:
     ap.add_argument("--large", type=int, default=15_000)
     ap.add_argument("--pending", action="store_true")
     ap.add_argument("--keep", help="directory for the callgrind.out files")
+    ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="bench-callgrind-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    results = {"small": args.small, "large": args.large, "answers": "NOT_FOUND (pending)" if args.pending else "INDEXED",
+               "binaries": {}}
     print("| binary | Ir, %d docs | Ir, %d docs | Ir per document |" % (args.small, args.large))
     print("|---|---|---|---|")
     with KendraLocal(indexing_checks=0) as kendra:
@@ -99,6 +103,9 @@ def main() -> None:
             large = one_run(kendra, path, args.large, workdir / f"callgrind.out.{name}.{args.large}", workdir, args.pending)
             per_doc = (large - small) / (args.large - args.small)
             print(f"| {name} | {small:,} | {large:,} | {per_doc:,.0f} |", flush=True)
+            results["binaries"][name] = {"path": path, "ir_small": small, "ir_large": large, "ir_per_document": per_doc}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 
