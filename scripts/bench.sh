@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The performance benchmark of issue 6 (see docs/performance.md): builds the release
-# binaries, then runs bench/run.py against kendra-local and prints the table.
-# Extra arguments go to bench/run.py (e.g. --repeats 3, --only cpu,throughput, --json out.json).
+# The performance benchmark (issues 6 and 12, see docs/performance.md): builds the release
+# binaries, then runs bench/run.py against kendra-local and prints the tables: the
+# single-process scenarios and the fleet (K = 1, 4, 16 processes sharing one quota).
+# Extra arguments go to bench/run.py (e.g. --repeats 3, --only cpu,throughput,fleet,
+# --fleet-repeats 5, --json out.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
