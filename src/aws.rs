@@ -54,3 +54,47 @@ fn https_client() -> SharedHttpClient {
         connector.build()
     })
 }
+
+/// An edge whose client is built on first use, not at init: the S3, Step Functions and
+/// EventBridge clients serve only the claim check, callback batches, completion events and
+/// ingests, and a process that never needs them should not carry them (memory, cold start).
+pub struct OnFirstUse<T> {
+    build: Box<dyn Fn() -> T + Send + Sync>,
+    built: std::sync::OnceLock<T>,
+}
+
+impl<T> OnFirstUse<T> {
+    pub fn new(build: impl Fn() -> T + Send + Sync + 'static) -> OnFirstUse<T> {
+        OnFirstUse {
+            build: Box::new(build),
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The edge, built now if this is its first use.
+    pub fn get(&self) -> &T {
+        self.built.get_or_init(|| (self.build)())
+    }
+
+    /// Whether it was built yet.
+    pub fn is_built(&self) -> bool {
+        self.built.get().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edge_is_built_once_on_first_use() {
+        let builds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = builds.clone();
+        let edge =
+            OnFirstUse::new(move || counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        assert!(!edge.is_built());
+        assert_eq!(*edge.get(), 0);
+        assert_eq!(*edge.get(), 0);
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+}

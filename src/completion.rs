@@ -89,3 +89,10 @@ impl EventSink for EventBridgeSink {
         results
     }
 }
+
+#[async_trait]
+impl<T: EventSink> EventSink for crate::aws::OnFirstUse<T> {
+    async fn put_events(&self, events: Vec<CompletionEvent>) -> Vec<Result<(), String>> {
+        self.get().put_events(events).await
+    }
+}

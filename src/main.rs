@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use kendra_waiter::aws::OnFirstUse;
 use kendra_waiter::completion::EventBridgeSink;
 use kendra_waiter::config::Config;
 use kendra_waiter::kendra::KendraStatusSource;
@@ -39,9 +40,18 @@ async fn main() -> ExitCode {
     let edges = Edges {
         kendra: Box::new(KendraStatusSource::new(&sdk_config, &tracer)),
         sqs: Box::new(SqsPublisher::from_sdk_config(&sdk_config, &tracer)),
-        s3: Box::new(S3Store::new(&sdk_config, &tracer)),
-        tasks: Box::new(SfnTasks::new(&sdk_config, &tracer)),
-        events: Box::new(EventBridgeSink::new(&sdk_config, &tracer)),
+        s3: Box::new(OnFirstUse::new({
+            let (sdk_config, tracer) = (sdk_config.clone(), tracer.clone());
+            move || S3Store::new(&sdk_config, &tracer)
+        })),
+        tasks: Box::new(OnFirstUse::new({
+            let (sdk_config, tracer) = (sdk_config.clone(), tracer.clone());
+            move || SfnTasks::new(&sdk_config, &tracer)
+        })),
+        events: Box::new(OnFirstUse::new({
+            let (sdk_config, tracer) = (sdk_config.clone(), tracer.clone());
+            move || EventBridgeSink::new(&sdk_config, &tracer)
+        })),
     };
     let app = App::new(config, edges).with_tracer(tracer);
     let app = &app;

@@ -143,3 +143,18 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
         self.status().as_u16()
     }
 }
+
+#[async_trait]
+impl<T: PayloadStore> PayloadStore for crate::aws::OnFirstUse<T> {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.get().get(bucket, key).await
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        self.get().put(bucket, key, body).await
+    }
+
+    async fn open(&self, bucket: &str, key: &str) -> Result<Box<dyn ChunkStream>, StoreError> {
+        self.get().open(bucket, key).await
+    }
+}

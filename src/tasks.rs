@@ -98,3 +98,18 @@ where
     }
     TaskError::Failed(describe_error(&error))
 }
+
+#[async_trait]
+impl<T: TaskNotifier> TaskNotifier for crate::aws::OnFirstUse<T> {
+    async fn heartbeat(&self, token: &str) -> Result<(), TaskError> {
+        self.get().heartbeat(token).await
+    }
+
+    async fn succeed(&self, token: &str, output: String) -> Result<(), TaskError> {
+        self.get().succeed(token, output).await
+    }
+
+    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<(), TaskError> {
+        self.get().fail(token, error, cause).await
+    }
+}
