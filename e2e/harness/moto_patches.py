@@ -12,7 +12,13 @@ nothing else of moto is touched:
 2. ``SendTaskFailure`` drops its ``cause`` in moto's response handler (in-process and
    server alike: both dispatch to the same handler class);
 3. Retry's ``JitterStrategy: FULL`` sleeps a random share of the interval: made 0 s
-   (``no_jitter``), so a test of the Retry does not wait out random back-off.
+   (``no_jitter``), so a test of the Retry does not wait out random back-off;
+4. a ``.waitForTaskToken`` task sets up its heartbeat timer only after its message is sent,
+   and a worker that answers at once (as the function does) races it: a SendTaskHeartbeat
+   before the set-up answers InvalidToken, and a SendTaskSuccess / SendTaskFailure before it
+   is not seen until HeartbeatSeconds have passed, then ends the task as timed out. AWS
+   takes both as soon as the token is out; with the fix, a heartbeat before the set-up is
+   accepted and, like an answer before it, counts as the timer's first heartbeat.
 
 Recorded, for assertions: every SendTaskHeartbeat / SendTaskSuccess / SendTaskFailure that
 reached the Step Functions backend (``TaskCalls``), and the size of every history event the
@@ -58,9 +64,10 @@ def no_jitter():
 
 
 def moto_fixes(jitter: bool = False) -> list:
-    """The patchers for the three gaps in the module docstring (not started); ``jitter=True``
+    """The patchers for the gaps in the module docstring (not started); ``jitter=True``
     leaves Retry's FULL jitter as moto has it."""
     from moto.stepfunctions import responses as sfn_responses
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
 
     cls = state_task_service_sfn.StateTaskServiceSfn
@@ -86,10 +93,28 @@ def moto_fixes(jitter: bool = False) -> list:
         )
         return sfn_responses.EmptyResult()
 
+    own_setup = CallbackEndpoint.setup_heartbeat_endpoint
+
+    # A heartbeat or an answer marks the endpoint before it looks for the timer; the set-up
+    # makes the timer before it looks for the marks: whatever the order, the timer hears it.
+    def notify_heartbeat(endpoint) -> bool:
+        endpoint.heartbeat_before_timer = True
+        if endpoint._heartbeat_endpoint is not None:
+            endpoint._heartbeat_endpoint.notify()
+        return True  # the token is in the pool: its task is in progress
+
+    def setup_heartbeat_endpoint(endpoint, heartbeat_seconds):
+        timer = own_setup(endpoint, heartbeat_seconds)
+        if getattr(endpoint, "heartbeat_before_timer", False) or endpoint._outcome is not None:
+            timer.notify()
+        return timer
+
     patchers = [
         mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
         mock.patch.object(cls, "_normalise_response", normalise_response),
         mock.patch.object(sfn_responses.StepFunctionResponse, "send_task_failure", send_task_failure),
+        mock.patch.object(CallbackEndpoint, "notify_heartbeat", notify_heartbeat),
+        mock.patch.object(CallbackEndpoint, "setup_heartbeat_endpoint", setup_heartbeat_endpoint),
     ]
     if not jitter:
         patchers.append(no_jitter())
