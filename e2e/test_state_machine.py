@@ -37,7 +37,7 @@ def test_definition_substitutes_to_valid_json():
 
 
 def test_all_documents_index(sfn_stack):
-    docs = [f"sfn-ok-{i}" for i in range(12)] + [{"documentId": "sfn-attr", "attributes": {"_category": "x"}}]
+    docs = [f"sfn-ok-{i}" for i in range(12)] + [{"documentId": "sfn-attr", "attributes": {"version": "2"}}]
     sfn_stack["kendra"].put_documents([doc_id(d) for d in docs])
     execution = run_execution(sfn_stack, {"indexId": INDEX_ID, "documents": docs, "requestId": "sfn-1"})
     assert execution.status == "SUCCEEDED", execution
@@ -62,21 +62,22 @@ def test_one_failure_fails_the_execution(sfn_stack):
     assert cause[0]["status"] == "FAILED"
 
 
-def test_throttled_kendra_is_retried(sfn_stack):
+def test_unavailable_kendra_is_retried(sfn_stack):
     kendra, runtime = sfn_stack["kendra"], sfn_stack["runtime"]
     kendra.put_documents(["sfn-t1", "sfn-t2"])
-    # One call per round; the SDK makes 3 attempts: 5 throttles make round 1 fail with
-    # KendraUnavailable (the state machine's Retry fires), and the retried round succeeds
-    # after 2 more throttles.
-    kendra.fail_next(5, "ThrottlingException")
+    # One call per round; the SDK makes 3 attempts of a call answered 500: 5 such answers
+    # make round 1 fail with KendraUnavailable (the state machine's Retry fires), and the
+    # retried round succeeds after 2 more. (Throttling is not an error of the round: the
+    # function paces and retries throttled calls itself, until the round's cutoff.)
+    kendra.fail_next(5, "InternalServerException")
     execution = run_execution(sfn_stack, {"indexId": INDEX_ID, "documents": ["sfn-t1", "sfn-t2"]}, timeout=120)
     assert execution.status == "SUCCEEDED", execution
     assert execution.output["succeeded"] == 2
     errors = [r.error_type for r in runtime.history if not r.ok]
     assert errors == ["KendraUnavailable"], errors
     assert execution.retries == 1
-    throttled = [r for r in kendra.status_requests() if r["error"] and "Throttling" in r["error"]]
-    assert len(throttled) == 5
+    failed = [r for r in kendra.status_requests() if r["error"] and "InternalServer" in r["error"]]
+    assert len(failed) == 5
 
 
 def test_bad_batch_takes_the_catch_path(sfn_stack):
