@@ -30,7 +30,7 @@ POISON = "this is not JSON {"
 def batches() -> dict[str, dict]:
     """requestId -> batch. Expected outcome in the requestId."""
     return {
-        "ok": {"indexId": INDEX_ID, "operation": "PUT", "documents": ["sqs-a", "sqs-b", {"documentId": "sqs-c", "attributes": {"_category": "x"}}]},
+        "ok": {"indexId": INDEX_ID, "operation": "PUT", "documents": ["sqs-a", "sqs-b", {"documentId": "sqs-c", "attributes": {"version": "2"}}]},
         "ok-default-index": {"documents": ["sqs-f"]},
         "fail": {"indexId": INDEX_ID, "documents": ["sqs-d", "fail-sqs-e"]},
         "delete": {"indexId": INDEX_ID, "operation": "DELETE", "documents": ["sqs-old-1", "sqs-old-2"]},
@@ -50,9 +50,12 @@ def sqs_case(request, e2e, sqs, moto_server):
     kendra = e2e.kendra(indexing_checks=2)
     kendra.put_documents(["sqs-a", "sqs-b", "sqs-c", "sqs-f", "sqs-d", "fail-sqs-e", "stuck-sqs-1", "sqs-g", "sqs-old-1", "sqs-old-2"])
     kendra.delete_documents(["sqs-old-1", "sqs-old-2"])
-    env = {"KENDRA_INDEX_ID": INDEX_ID, "FAILURE_QUEUE_URL": queues.failure_url, "MAX_ATTEMPTS": "10"}
+    # The backoff applies in both modes: a republish's DelaySeconds, or (redelivery mode) the
+    # reported message's visibility timeout (ChangeMessageVisibility).
+    env = {"KENDRA_INDEX_ID": INDEX_ID, "FAILURE_QUEUE_URL": queues.failure_url, "MAX_ATTEMPTS": "10",
+           "RETRY_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "2"}
     if mode == "republish":
-        env.update({"RETRY_QUEUE_URL": queues.check_url, "RETRY_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "2"})
+        env["RETRY_QUEUE_URL"] = queues.check_url
     runtime = e2e.runtime()
     fn = e2e.function(runtime, env, kendra=kendra, sqs_endpoint=moto_server.endpoint)
     return {"mode": mode, "queues": queues, "kendra": kendra, "runtime": runtime, "fn": fn, "sqs": sqs}
@@ -118,6 +121,16 @@ def test_sqs_end_to_end(sqs_case):
         assert all(b.get("attempt", 0) == 0 for b in bodies), "nothing is republished in this mode"
         ok_receipts = [m for m in received if m["Body"] != POISON and json.loads(m["Body"])["requestId"] == "ok"]
         assert len(ok_receipts) == 3, "indexing-checks 2: PROCESSING twice, INDEXED on the third receive"
+        # Each redelivery waits the backoff the function set with ChangeMessageVisibility:
+        # min(RETRY_MAX_DELAY_SECONDS, RETRY_DELAY_SECONDS * 2^a), a = the attempt before.
+        for m in redelivered:
+            count = int(m["Attributes"]["ApproximateReceiveCount"])
+            previous = [p.received_ms for p in poller.polls
+                        if any(r["MessageId"] == m["MessageId"] and int(r["Attributes"]["ApproximateReceiveCount"]) == count - 1
+                               for r in p.received)]
+            this = next(p.received_ms for p in poller.polls if m in p.received)
+            delay = min(2, 2 ** (count - 2))
+            assert previous and this - previous[0] >= delay * 1000 - 100, f"receive {count}: {this - previous[0]} ms after the last, delay {delay} s"
 
 
 # --- SQS contract probes (moto server queues, hand-built events) ----------------------
