@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from harness.events import event_batches
 from harness import (
     INDEX_ID,
     doc_id,
@@ -23,24 +24,9 @@ EXPECTATIONS = expectations()
 SAMPLES = sample_event_names()
 
 
-def batches_of(event) -> list[dict]:
-    """The batches an event carries (one for a direct batch, one per parseable SQS body)."""
-    if "Records" in event:
-        out = []
-        for record in event["Records"]:
-            try:
-                body = json.loads(record.get("body", ""))
-            except ValueError:
-                continue
-            if isinstance(body, dict):
-                out.append(body)
-        return out
-    return [event]
-
-
 def put_ids(event) -> set[str]:
     ids = set()
-    for batch in batches_of(event):
+    for batch in event_batches(event):
         if batch.get("operation", "PUT") == "PUT" and isinstance(batch.get("documents"), list):
             ids |= {doc_id(d) for d in batch["documents"] if isinstance(d, (str, dict)) and doc_id(d)}
     return ids
@@ -391,14 +377,30 @@ def test_metrics_count_calls_not_sdk_retries(e2e):
     kendra.put_documents(docs)
     runtime = e2e.runtime()
     fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_CONCURRENCY": "1", "METRICS_NAMESPACE": "E2E"}, kendra=kendra)
-    kendra.fail_next(3, "ThrottlingException")  # the first call's three SDK attempts
+    kendra.fail_next(3, "InternalServerException")  # the first call's three SDK attempts
     r = runtime.invoke({"documents": docs})
     assert r.ok, r
-    assert len(kendra.status_requests()) == 4  # 3 throttled attempts + 1 call
+    assert len(kendra.status_requests()) == 4  # 3 attempts of the first call + the second call
     emf = fn.emf_records()[-1]
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "E2E"
-    assert (emf["KendraCalls"], emf["KendraThrottled"]) == (2, 1)
+    assert (emf["KendraCalls"], emf["KendraThrottled"]) == (2, 0)
     assert (emf["DocumentsSucceeded"], emf["DocumentsPending"], emf["DocumentsFailed"]) == (10, 10, 0)
+
+
+def test_throttled_calls_are_tried_again_and_each_counted(e2e):
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"t{i}" for i in range(20)]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    fn = e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID, "KENDRA_MAX_CONCURRENCY": "1"}, kendra=kendra)
+    kendra.fail_next(2, "ThrottlingException")  # not retried by the SDK: the checker paces and tries again
+    r = runtime.invoke({"documents": docs}, timeout_ms=30_000)
+    assert r.ok, r
+    assert r.payload["status"] == "SUCCEEDED" and r.payload["succeeded"] == 20
+    assert len(kendra.status_requests()) == 4  # 2 throttled + 2 answered
+    emf = fn.emf_records()[-1]
+    assert (emf["KendraCalls"], emf["KendraThrottled"]) == (4, 2)
+    assert emf["KendraCallRate"] > 0, "paced after throttling: the adapted rate is a metric"
 
 
 def test_concurrency_cap(e2e):
@@ -504,7 +506,7 @@ def test_correlation_data_is_returned_unchanged(e2e):
     assert r2.ok and {k: r2.payload[k] for k in extra} == extra
 
 
-@pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException", "ConflictException"])
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException", "ConflictException"])
 def test_refusals_are_kendra_request_errors(e2e, code):
     kendra = e2e.kendra(indexing_checks=0)
     docs = [f"z{i}" for i in range(20)]
@@ -515,6 +517,23 @@ def test_refusals_are_kendra_request_errors(e2e, code):
     r = runtime.invoke({"documents": docs})
     assert r.error_type == "KendraRequestError", r
     assert code in r.error_message
+
+
+def test_a_document_kendra_refuses_fails_alone(e2e):
+    # kendra-local refuses a whole call with ValidationException when it holds a reject- id:
+    # the function splits the call until that document stands alone, and only it fails.
+    kendra = e2e.kendra(indexing_checks=0)
+    docs = [f"v{i}" for i in range(9)] + ["reject-7"]
+    kendra.put_documents(docs)
+    runtime = e2e.runtime()
+    e2e.function(runtime, {"KENDRA_INDEX_ID": INDEX_ID}, kendra=kendra)
+    r = runtime.invoke({"documents": docs + [{"documentId": "v-attr", "attributes": {"colour": "red"}}]})
+    assert r.ok, r
+    assert r.payload["succeeded"] == 9
+    failed = {f["documentId"]: (f["status"], f["code"]) for f in r.payload["failed"]}
+    assert failed == {"reject-7": ("INVALID_REQUEST", "ValidationException"),
+                      "v-attr": ("INVALID_REQUEST", "InvalidAttributes")}
+    assert all("v-attr" not in c["documentIds"] for c in kendra.status_requests()), "never sent"
 
 
 def test_records_not_from_sqs_are_rejected(e2e):

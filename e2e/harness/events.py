@@ -77,3 +77,19 @@ def main() -> int:
         print(p)
     print(f"{len(sample_event_names())} events, {len(expectations())} expectations")
     return 1 if problems else 0
+
+
+def event_batches(event: Any) -> list[dict]:
+    """The batches an event carries: itself for a direct batch, each SQS body that parses to
+    an object."""
+    if isinstance(event, dict) and "Records" in event:
+        out = []
+        for record in event["Records"]:
+            try:
+                body = json.loads(record.get("body", ""))
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                out.append(body)
+        return out
+    return [event]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import REPO, HarnessError, Stack, free_port
-from .events import doc_id, load_event, sample_event_names
+from .events import doc_id, event_batches, load_event, sample_event_names
 from .shell import Block, Completed, ShellProcess, alive, group_alive, run_block
 
 README = REPO / "README.md"
@@ -174,22 +174,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
-
-
-def event_batches(event: Any) -> list[dict]:
-    """The batches an event carries: itself for a direct batch, each SQS body that parses to
-    an object."""
-    if isinstance(event, dict) and "Records" in event:
-        out = []
-        for record in event["Records"]:
-            try:
-                body = json.loads(record.get("body", ""))
-            except ValueError:
-                continue
-            if isinstance(body, dict):
-                out.append(body)
-        return out
-    return [event]
 
 
 def event_document_ids(event: Any) -> list[str]:
