@@ -7,9 +7,9 @@ host says little about a regression; the same host, minutes apart, does).
         old=/tmp/bootstrap-old new=target/release/bootstrap [--json out.json]
 
 Per round and binary: one run of (1) CPU per document (INDEXED answers; --pending: the
-issue-6 table's NOT_FOUND variant, for old binaries only), one of (2a) (wall, CPU and peak RSS of
-the 5,000-document invocation), one of (2b), and --cold-starts cold starts; a fresh process
-for each. Prints medians and ranges per binary. The binaries share one kendra-local.
+issue-6 table's NOT_FOUND variant, for old binaries only), one of (2a) (wall, CPU, peak RSS,
+and the RSS's private and file-backed parts after the 5,000-document invocation), one of (2b),
+and --cold-starts cold starts; a fresh process for each. Prints medians and ranges per binary. The binaries share one kendra-local.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def one_round(kendra: KendraLocal, cold_starts: int, pending: bool, scenarios: s
         out["cpu_us_per_doc"] = bench_cpu(kendra, 1, pending=pending)["cpu_us_per_doc"]
     if "2a" in scenarios:
         a = one_throughput_run(kendra, 5_000, *LATENCY)
-        out.update(tp_2a_docs_per_s=a["docs_per_s"], tp_2a_cpu_s=a["cpu_s"], peak_rss_kb=a["peak_rss_kb"])
+        out.update(tp_2a_docs_per_s=a["docs_per_s"], tp_2a_cpu_s=a["cpu_s"], peak_rss_kb=a["peak_rss_kb"],
+                   rss_anon_kb=a["rss_anon_kb"], rss_file_kb=a["rss_file_kb"])
     if "2b" in scenarios:
         b = one_throughput_run(kendra, 5_000, *RPS)
         out.update(tp_2b_docs_per_s=b["docs_per_s"], tp_2b_cpu_s=b["cpu_s"], tp_2b_errors=b["errors"])

@@ -138,6 +138,9 @@ def one_throughput_run(kendra: KendraLocal, documents: int, env: dict[str, str],
         result = runtime.invoke(event, timeout_ms=120_000)
         cpu_after = cpu_seconds(fn.proc.pid)
         hwm_kb = proc_status(fn.proc.pid, "VmHWM")
+        # The peak's two kinds: private memory (heap, stacks) and pages of the mapped binary
+        # and libraries (clean, shared, reclaimable; they grow with the binary's size).
+        anon_kb, file_kb = proc_status(fn.proc.pid, "RssAnon"), proc_status(fn.proc.pid, "RssFile")
         if not result.ok:
             raise SystemExit(f"throughput run failed: {result!r}")
         emf = fn.emf_records()[-1:]
@@ -153,6 +156,8 @@ def one_throughput_run(kendra: KendraLocal, documents: int, env: dict[str, str],
         "error_kinds": sorted({r["error"] for r in errors}),
         "throttled_metric": sum(int(r.get("KendraThrottled", 0)) for r in emf),
         "peak_rss_kb": hwm_kb,
+        "rss_anon_kb": anon_kb,
+        "rss_file_kb": file_kb,
         "cpu_s": cpu_after - cpu_before,
         "call_span_s": (arrivals[-1] - arrivals[0]) / 1000 if arrivals else 0.0,
         "max_in_flight": max((r["inFlight"] for r in calls), default=0),
