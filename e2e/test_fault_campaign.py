@@ -1,7 +1,16 @@
-"""Fault campaign: 2,000 documents through each path while kendra-local throttles 20% of
-the status calls, answers 5% with HTTP 500 and adds 0-10 ms of latency. Every document must
-end in the right bucket (the id says which: `fail-` -> FAILED, anything else -> succeeded),
-none lost, none reported twice."""
+"""Fault campaign: 2,000 documents through each path while kendra-local holds the account
+to a quota of 40 status calls per second (throttling what goes over it, as Kendra does),
+throttles another 5% of the calls whatever the rate (a noisy neighbour), answers 5% with
+HTTP 500 and adds 0-10 ms of latency. Every document must end in the right bucket (the id
+says which: `fail-` -> FAILED, anything else -> succeeded), none lost, none reported twice.
+
+Why a quota and not a large random throttle share: since issue 12 every process halves its
+call rate on a throttle. Throttling that does not follow the rate (20% of calls at random,
+the campaign's first fault mix) holds each process near the controller's equilibrium of
+1 to 2 calls/s (README, "Limits, and how to go past them"), which is the contract's behaviour but
+turned this campaign into twelve minutes of waiting. The point here is that nothing is
+lost or reported twice under faults; the controller has its own tests (src/pacing.rs) and
+benchmark (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +20,8 @@ from collections import Counter
 from harness import INDEX_ID, SqsPoller, create_queues, drain_queue, queue_is_empty
 
 TOTAL = 2000
-FAULTS = {"throttleRate": 0.2, "internalErrorRate": 0.05, "latencyMs": 0, "latencyJitterMs": 10, "seed": 2026}
+FAULTS = {"maxRps": 40, "throttleRate": 0.05, "internalErrorRate": 0.05, "latencyMs": 0,
+          "latencyJitterMs": 10, "seed": 2026}
 
 
 def campaign_ids(prefix: str) -> list[str]:
@@ -60,10 +70,16 @@ def test_step_functions_loop_under_faults(e2e):
     assert total_succeeded + len(all_failed) == TOTAL
     assert Counter(all_failed) == Counter(expected_failed(ids))
 
-    # The faults really happened and the function saw them.
+    assert_faults_happened(kendra)
+
+
+def assert_faults_happened(kendra) -> None:
+    """Both kinds of fault really happened, and often (the random ones alone are about a
+    tenth of the calls)."""
     calls = kendra.status_requests()
     errors = Counter((r["error"] or "ok").split(" ")[0] for r in calls)
-    assert sum(1 for r in calls if r["error"]) > 0.15 * len(calls), errors
+    assert errors["ThrottlingException"] > 0 and errors["InternalServerException"] > 0, errors
+    assert sum(1 for r in calls if r["error"]) > 0.05 * len(calls), errors
 
 
 def test_sqs_under_faults(e2e, sqs, moto_server):
@@ -149,3 +165,4 @@ def test_sqs_under_faults(e2e, sqs, moto_server):
             last_pending[body["requestId"]] = body
     assert set(last_pending) == set(messages), "a message was lost"
     assert any(json.loads(m["Body"]).get("attempt", 0) > 0 for p in poller.polls for m in p.received), "nothing was republished"
+    assert_faults_happened(kendra)
