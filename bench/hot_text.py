@@ -9,11 +9,12 @@ the linker gathers into ``.text.hot`` at the start of the code (build.rs; docs/p
 The binary (it needs its symbols: the profiling build) runs under ``valgrind --tool=callgrind``
 from its start to SIGTERM through the invocations a deployed function sees: Step Functions
 rounds with documents indexed and pending, and every sample event in events/ (SQS batches
-republished to moto's queues, the next round, bad input). Every function callgrind saw run that the binary defines becomes
-one pattern with the symbol's hash left out (``17h…E`` of legacy names, ``Cs…_`` crate
-disambiguators of v0 names, the numbers LTO appends to local functions). Without the hashes the patterns match the same functions in
-any build of this code: release or profiling, native or cargo-lambda's, x86_64 or arm64. They
-match every instance of a generic function, which takes some cold code in with the hot.
+republished to moto's queues, the next round, bad input). Every function callgrind saw run
+that the binary defines becomes one pattern with the build-specific parts of its symbol left
+out (``17h…E`` of legacy names, ``Cs…_`` crate disambiguators of v0 names, the numbers LTO
+appends to local functions). So the patterns match the same functions in any build of this
+code: release or profiling, native or cargo-lambda's, x86_64 or arm64. They match every
+instance of a generic function, which takes some cold code in with the hot.
 
 Run it again after a change that renames or adds functions on the invocation path, or after
 a toolchain or dependency update; the benchmark's RSS (scenario 5) shows when it is due.
