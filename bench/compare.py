@@ -9,7 +9,8 @@ host says little about a regression; the same host, minutes apart, does).
 Per round and binary: one run of (1) CPU per document (INDEXED answers; --pending: the
 issue-6 table's NOT_FOUND variant, for old binaries only), one of (2a) (wall, CPU, peak RSS,
 and the RSS's private and file-backed parts after the 5,000-document invocation), one of (2b),
-and --cold-starts cold starts; a fresh process for each. Prints medians and ranges per binary. The binaries share one kendra-local.
+and --cold-starts cold starts; a fresh process for each. Prints medians and ranges per
+binary. The binaries share one kendra-local.
 """
 
 from __future__ import annotations

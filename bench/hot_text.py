@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 try:
@@ -41,6 +40,7 @@ except ModuleNotFoundError as e:
     sys.exit("bench: the e2e harness is not importable: set PYTHONPATH=e2e at the repository root")
 from harness import FunctionProcess, KendraLocal, MotoServer, RuntimeApi
 from harness.common import endpoint_client
+from instructions import wait_written, wrapper
 from measure import INDEX, function_env, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +53,8 @@ HEADER = """\
 
 def run_under_callgrind(binary: Path, out: Path, workdir: Path) -> None:
     """The invocations of a deployed function, in one process under callgrind."""
-    wrapper = workdir / "callgrind.sh"
-    wrapper.write_text("#!/bin/sh\nexec valgrind --tool=callgrind --demangle=no --dump-instr=no "
-                       f"--callgrind-out-file={out} {binary}\n")
-    wrapper.chmod(0o755)
-    os.environ["KENDRA_WAITER_BIN"] = str(wrapper)  # the harness starts what this names
+    # the harness starts what KENDRA_WAITER_BIN names
+    os.environ["KENDRA_WAITER_BIN"] = str(wrapper(str(binary), out, workdir, "--demangle=no --dump-instr=no"))
     events = [p for p in sorted((ROOT / "events").glob("*.json")) if p.name not in ("env.json", "expectations.json")]
     with KendraLocal(indexing_checks=0) as kendra, MotoServer(workdir / "moto") as moto:
         sqs = endpoint_client("sqs", moto.endpoint)
@@ -77,11 +74,7 @@ def run_under_callgrind(binary: Path, out: Path, workdir: Path) -> None:
                 result = runtime.invoke(json.loads(event.read_text()), timeout_ms=900_000)
                 print(f"  {event.name}: {'ok' if result.ok else 'error (as expected for invalid-*)'}")
             fn.close()  # SIGTERM: valgrind writes its file as the process exits
-    for _ in range(300):
-        if out.exists() and out.stat().st_size:
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"callgrind wrote nothing to {out}")
+    wait_written(out)
 
 
 def executed_functions(callgrind_out: Path) -> set[str]:

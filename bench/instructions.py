@@ -38,12 +38,22 @@ from harness import FunctionProcess, KendraLocal, RuntimeApi
 from measure import INDEX, function_env, wait_ready
 
 
-def wrapper(binary: str, out: Path, workdir: Path) -> Path:
-    """A script that execs the binary under callgrind (same pid, so SIGTERM reaches it)."""
+def wrapper(binary: str, out: Path, workdir: Path, options: str = "") -> Path:
+    """A script that execs the binary under callgrind (same pid, so SIGTERM reaches it);
+    ``options``: more callgrind options."""
     script = workdir / f"callgrind-{out.stem}.sh"
-    script.write_text(f"#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file={out} {binary}\n")
+    script.write_text(f"#!/bin/sh\nexec valgrind --tool=callgrind {options} --callgrind-out-file={out} {binary}\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
+
+
+def wait_written(out: Path, timeout: float = 30.0) -> None:
+    """Waits for callgrind to write ``out`` as the process exits after SIGTERM."""
+    end = time.monotonic() + timeout
+    while not (out.exists() and out.stat().st_size):
+        if time.monotonic() > end:
+            raise SystemExit(f"callgrind wrote nothing to {out}")
+        time.sleep(0.1)
 
 
 def total_ir(path: Path) -> int:
@@ -72,10 +82,7 @@ def one_run(kendra: KendraLocal, binary: str, documents: int, out: Path, workdir
         fn.close()  # SIGTERM: valgrind writes the file as the process exits
     if not pending:
         kendra.delete_documents(ids)
-    for _ in range(100):
-        if out.exists() and out.stat().st_size:
-            break
-        time.sleep(0.1)
+    wait_written(out)
     return total_ir(out)
 
 
