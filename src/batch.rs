@@ -3,7 +3,6 @@
 //! keeps what the caller sent (unknown fields, each document's original form) so the result
 //! can be fed straight back in.
 
-use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
@@ -242,7 +241,8 @@ fn parse_documents(documents: Vec<Value>, max_documents: usize) -> Result<Vec<Do
             ),
         ));
     }
-    let mut seen = HashSet::with_capacity(documents.len());
+    let mut seen: foldhash::HashSet<DocumentKey> =
+        foldhash::HashSet::with_capacity_and_hasher(documents.len(), Default::default());
     let mut unique = Vec::with_capacity(documents.len());
     for (position, original) in documents.into_iter().enumerate() {
         let key = parse_document(&original, position)?;

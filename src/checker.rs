@@ -8,7 +8,9 @@
 //! into the round and is tried again, paced, until the cutoff; a call that Kendra refuses
 //! with `ValidationException` is split in halves until each refused document stands alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -135,7 +137,7 @@ pub fn coalesce<'a>(batches: impl IntoIterator<Item = Option<&'a Batch>>) -> Coa
                     index_id: &batch.index_id,
                     documents: Vec::new(),
                 });
-                lookups.push(HashMap::new());
+                lookups.push(HashMap::with_capacity(batch.documents.len()));
                 groups.len() - 1
             });
         let positions = batch
@@ -196,7 +198,7 @@ pub struct CheckReport {
 /// The n-th occurrence of an id goes in the n-th "lane"; each lane is cut in tens, so
 /// distinct ids cost exactly ceil(n / 10) calls.
 pub fn plan_calls(documents: &[&DocumentKey]) -> Vec<Vec<usize>> {
-    let mut occurrences: HashMap<&str, usize> = HashMap::new();
+    let mut occurrences: HashMap<&str, usize> = HashMap::with_capacity(documents.len());
     let mut lanes: Vec<Vec<usize>> = Vec::new();
     for (i, document) in documents.iter().enumerate() {
         let seen = occurrences
