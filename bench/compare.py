@@ -39,7 +39,9 @@ def one_round(kendra: KendraLocal, cold_starts: int, pending: bool, scenarios: s
     """One run of each selected scenario with the binary KENDRA_WAITER_BIN names now."""
     out: dict = {}
     if "cpu" in scenarios:
-        out["cpu_us_per_doc"] = bench_cpu(kendra, 1, pending=pending)["cpu_us_per_doc"]
+        cpu = bench_cpu(kendra, 1, pending=pending)
+        out.update(cpu_us_per_doc=cpu["cpu_us_per_doc"], cpu_user_us_per_doc=cpu["user_us_per_doc"],
+                   cpu_sys_us_per_doc=cpu["sys_us_per_doc"])
     if "2a" in scenarios:
         a = one_throughput_run(kendra, 5_000, *LATENCY)
         out.update(tp_2a_docs_per_s=a["docs_per_s"], tp_2a_cpu_s=a["cpu_s"], peak_rss_kb=a["peak_rss_kb"],

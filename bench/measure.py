@@ -24,12 +24,18 @@ SQS_ARN = f"arn:aws:sqs:{harness.REGION}:{harness.ACCOUNT_ID}:bench-check-queue"
 EXTRA_ENV: dict[str, str] = {}
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (all threads), in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the whole process (all threads), in seconds: user space (our code,
+    the SDK, the allocator) and the kernel (syscalls of the HTTP round trips, scheduling)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def proc_status(pid: int, key: str) -> int:
@@ -80,7 +86,7 @@ def bench_cpu(kendra: KendraLocal, repeats: int, documents: int = 100_000, pendi
     if not pending:
         kendra.put_documents(ids)
     event = {"indexId": INDEX, "documents": ids}
-    per_doc_us, init_cpu, wall = [], [], []
+    per_doc_us, user_us, sys_us, init_cpu, wall = [], [], [], [], []
     calls = None
     for _ in range(repeats):
         kendra.clear_requests()
@@ -90,15 +96,18 @@ def bench_cpu(kendra: KendraLocal, repeats: int, documents: int = 100_000, pendi
         ) as fn:
             wait_ready(runtime, fn)
             time.sleep(0.05)  # let init finish settling (nothing runs: it waits in GET next)
-            before = cpu_seconds(fn.proc.pid)
+            user_before, sys_before = cpu_split(fn.proc.pid)
             result = runtime.invoke(event, timeout_ms=600_000)
-            after = cpu_seconds(fn.proc.pid)
+            user_after, sys_after = cpu_split(fn.proc.pid)
+            before, after = user_before + sys_before, user_after + sys_after
             if not result.ok:
                 raise SystemExit(f"cpu run failed: {result!r}")
             expected = {"NOT_FOUND": documents} if pending else {"INDEXED": documents}
             if result.payload.get("counts") != expected:
                 raise SystemExit(f"cpu run: counts {result.payload.get('counts')}, expected {expected}")
             per_doc_us.append((after - before) / documents * 1e6)
+            user_us.append((user_after - user_before) / documents * 1e6)
+            sys_us.append((sys_after - sys_before) / documents * 1e6)
             init_cpu.append(before)
             wall.append((result.finished_ms - result.delivered_ms) / 1000)
             calls = len(status_calls(kendra))
@@ -110,6 +119,8 @@ def bench_cpu(kendra: KendraLocal, repeats: int, documents: int = 100_000, pendi
         "calls": calls,
         "cpu_us_per_doc_runs": per_doc_us,
         "cpu_us_per_doc": median(per_doc_us),
+        "user_us_per_doc": median(user_us),
+        "sys_us_per_doc": median(sys_us),
         "init_cpu_s": median(init_cpu),
         "wall_s": median(wall),
     }
