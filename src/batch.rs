@@ -3,7 +3,6 @@
 //! keeps what the caller sent (unknown fields, each document's original form) so the result
 //! can be fed straight back in.
 
-
 use serde_json::{Map, Value};
 
 use crate::error::Error;

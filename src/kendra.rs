@@ -5,10 +5,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_kendra::Client;
+use aws_sdk_kendra::config::StalledStreamProtectionConfig;
 use aws_sdk_kendra::config::http::HttpResponse;
 use aws_sdk_kendra::config::interceptors::InterceptorContext;
 use aws_sdk_kendra::config::retry::{ClassifyRetry, RetryAction};
-use aws_sdk_kendra::config::StalledStreamProtectionConfig;
 use aws_sdk_kendra::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kendra::operation::batch_get_document_status::BatchGetDocumentStatusError;
 use aws_sdk_kendra::types::{DocumentAttribute, DocumentAttributeValue, DocumentInfo};
