@@ -114,7 +114,10 @@ impl Settler<'_> {
             } else {
                 let (report, jobs) = self.prepare(message, plan).await;
                 let jobs = jobs.into_iter().map(|job| (i, job)).collect();
-                report || !self.run_jobs(messages, jobs).await.is_empty()
+                // The jobs run even when the message is reported already: a reported message's
+                // visibility change (redelivery mode) is one of them.
+                let failed = !self.run_jobs(messages, jobs).await.is_empty();
+                report || failed
             };
             if report {
                 blocked.insert(group);

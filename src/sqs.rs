@@ -467,6 +467,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redelivery_mode_sets_the_visibility_timeout_for_fifo_sources_too() {
+        // FIFO sources are always in redelivery mode (RETRY_QUEUE_URL is not used for them),
+        // and they settle in order, message by message: the reported message must still get
+        // its backoff, and the message behind it in its group is reported untouched.
+        let f = fakes(queues());
+        let reported = f
+            .run(vec![
+                sqs_record("f1", &batch(json!(["wait-1"]), json!({})), 2, Some("g1")),
+                sqs_record("f2", &batch(json!(["done-1"]), json!({})), 1, Some("g1")),
+            ])
+            .await;
+        assert_eq!(reported, ["f1", "f2"]);
+        assert_eq!(
+            f.sqs.visibility_changes(),
+            vec![(FIFO_ARN.to_string(), "handle-f1".to_string(), 60)]
+        );
+        assert!(bodies(&f.sqs.sent(), "retry").is_empty());
+    }
+
+    #[tokio::test]
     async fn callback_batches_tell_their_execution() {
         let f = fakes(queues());
         let reported = f
