@@ -177,6 +177,9 @@ fn finished(
     let mut effects = Vec::new();
     let mut report = result.clone();
     report.insert("sourceMessageId".into(), json!(facts.message_id));
+    // A task token completes its task for whoever holds it: it goes only to Step Functions
+    // (and with the batch while it still waits), never onto an event bus or a failure queue.
+    report.remove("taskToken");
     if status == BatchStatus::Failed && config.failure_queue_url.is_some() {
         effects.push(Effect::ReportFailures {
             body: report.clone(),
@@ -386,6 +389,29 @@ mod tests {
         };
         assert_eq!(error, "DocumentsFailed");
         assert_eq!(result["status"], "FAILED");
+    }
+
+    #[test]
+    fn a_task_token_stays_out_of_failure_reports_and_events() {
+        let plan = decide(
+            &facts(Some("t"), false, 0),
+            MessageOutcome::Checked(round("FAILED", json!({"taskToken": "t", "ref": "r"}))),
+            &queues(),
+        );
+        assert_eq!(
+            kinds(&plan),
+            ["heartbeat", "report-failures", "completed", "task-failure"]
+        );
+        let Effect::ReportFailures { body } = &plan.effects[1] else {
+            panic!()
+        };
+        let Effect::Completed { detail, .. } = &plan.effects[2] else {
+            panic!()
+        };
+        for payload in [body, detail] {
+            assert!(payload.get("taskToken").is_none(), "{payload:?}");
+            assert_eq!(payload["ref"], "r", "other correlation fields stay");
+        }
     }
 
     #[test]
