@@ -149,6 +149,14 @@ impl App {
         let deadline = match plausible_deadline(deadline_ms, now_ms, self.config.function_timeout) {
             Deadline::Known(remaining) => Some(remaining),
             Deadline::None => None,
+            Deadline::Passed => {
+                tracing::warn!(
+                    deadline_ms,
+                    now_ms,
+                    "the invocation's deadline had already passed when it started; no call starts and every document stays UNCHECKED for the next round"
+                );
+                Some(Duration::ZERO)
+            }
             Deadline::Implausible { why, fallback } => {
                 tracing::warn!(
                     deadline_ms,
@@ -193,8 +201,11 @@ pub enum Deadline {
     Known(Duration),
     /// No deadline was announced.
     None,
-    /// A deadline already past at the start, or before 2001, cannot be Lambda's: the round
-    /// runs for the configured timeout instead, if known.
+    /// The deadline had passed when the invocation started: no time for any call, so the
+    /// round is PENDING with every document UNCHECKED (the contract's "no time left").
+    Passed,
+    /// A deadline before 2001 cannot be Lambda's (cargo-lambda's local runtime sends a
+    /// duration there): the round runs for the configured timeout instead, if known.
     Implausible {
         why: &'static str,
         fallback: Option<Duration>,
@@ -210,16 +221,15 @@ pub fn plausible_deadline(
     let Some(deadline_ms) = deadline_ms else {
         return Deadline::None;
     };
-    let why = if deadline_ms < EARLIEST_PLAUSIBLE_DEADLINE_MS {
-        "is before 2001 (a duration sent where Lambda sends an epoch timestamp)"
+    if deadline_ms < EARLIEST_PLAUSIBLE_DEADLINE_MS {
+        Deadline::Implausible {
+            why: "is before 2001 (a duration sent where Lambda sends an epoch timestamp)",
+            fallback: function_timeout,
+        }
     } else if deadline_ms <= now_ms {
-        "had already passed when the invocation started"
+        Deadline::Passed
     } else {
-        return Deadline::Known(Duration::from_millis(deadline_ms - now_ms));
-    };
-    Deadline::Implausible {
-        why,
-        fallback: function_timeout,
+        Deadline::Known(Duration::from_millis(deadline_ms - now_ms))
     }
 }
 
@@ -255,14 +265,12 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_already_past_is_not_believed() {
-        assert!(matches!(
-            plausible_deadline(Some(NOW - 1), NOW, None),
-            Deadline::Implausible { why, .. } if why.contains("already passed")
-        ));
-        assert!(matches!(
-            plausible_deadline(Some(NOW), NOW, None),
-            Deadline::Implausible { .. }
-        ));
+    fn a_deadline_already_past_leaves_no_time() {
+        let timeout = Some(Duration::from_secs(30));
+        assert_eq!(
+            plausible_deadline(Some(NOW - 1), NOW, timeout),
+            Deadline::Passed
+        );
+        assert_eq!(plausible_deadline(Some(NOW), NOW, None), Deadline::Passed);
     }
 }

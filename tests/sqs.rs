@@ -421,6 +421,49 @@ async fn events_that_are_not_sqs_fail_whole() {
     assert!(kendra.requests().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_already_past_sends_every_batch_round_again_unchecked() {
+    let kendra = kendra_local(0).await;
+    kendra.put_documents(INDEX, &["a"]);
+    kendra.clear_requests();
+    let mut cfg = config();
+    cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
+    let app = app(&kendra, cfg);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let records = vec![
+        sqs_record(
+            "m1",
+            &body(json!({"indexId": INDEX, "documents": ["a"]})),
+            1,
+            None,
+        ),
+        sqs_record(
+            "m2",
+            &body(json!({"indexId": INDEX, "documents": ["b"]})),
+            1,
+            None,
+        ),
+    ];
+    let response = app
+        .handle_until(sqs_event(records), now_ms - 1_000)
+        .await
+        .unwrap();
+    assert!(kendra.requests().is_empty(), "no call started");
+    // Nothing was checked: both batches go round again, UNCHECKED (this queue answers at
+    // once; one that did not would have them reported instead, as the next test shows).
+    assert!(failures(&response).is_empty(), "{response}");
+    let sent = app.sqs.sent();
+    assert_eq!(sent.len(), 2);
+    for message in &sent {
+        let batch: Value = serde_json::from_str(&message.body).unwrap();
+        assert_eq!(batch["counts"], json!({"UNCHECKED": 1}), "{batch}");
+        assert_eq!(batch["attempt"], 1);
+    }
+}
+
 /// A queue that never answers.
 struct HangingPublisher;
 

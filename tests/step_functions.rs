@@ -316,6 +316,31 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_already_past_is_no_time_left() {
+    let kendra = kendra_local(0).await;
+    kendra.put_documents(INDEX, &["a", "b"]);
+    kendra.clear_requests();
+    let app = app(&kendra, config());
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for deadline_ms in [now_ms, now_ms - 5_000] {
+        let result = app
+            .handle_until(
+                json!({"indexId": INDEX, "documents": ["a", "b"]}),
+                deadline_ms,
+            )
+            .await
+            .unwrap();
+        assert_eq!(result["status"], "PENDING");
+        assert_eq!(result["counts"], json!({"UNCHECKED": 2}));
+        assert_eq!(result["attempt"], 1);
+    }
+    assert!(kendra.requests().is_empty(), "no call started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_time_left_is_pending_with_every_document_unchecked() {
     let kendra = kendra_local(0).await;
     let app = app(&kendra, config());
