@@ -114,11 +114,17 @@ fn field<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
     object.get(name).filter(|v| !v.is_null())
 }
 
+/// 2^53 - 1: the largest integer every JSON reader (Step Functions' among them) keeps exact.
+/// The counters a round adds to (`attempt`, `succeeded`) stop there, so adding one never
+/// saturates or rounds.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// `max_is`: what the upper bound is, for the message.
 fn whole_number(
     object: &Map<String, Value>,
     name: &str,
     min: u64,
-    max: u64,
+    (max, max_is): (u64, &str),
 ) -> Result<Option<u64>, Error> {
     match field(object, name) {
         None => Ok(None),
@@ -126,7 +132,7 @@ fn whole_number(
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             Some(n) if n > max => Err(Error::validation(
                 name,
-                format!("must be at most {max} (MAX_ATTEMPTS_LIMIT), got {n}"),
+                format!("must be at most {max} ({max_is}), got {n}"),
             )),
             _ => Err(Error::validation(
                 name,
@@ -151,10 +157,16 @@ impl Batch {
         };
         let index_id = parse_index_id(&fields, limits.default_index_id)?;
         let operation = parse_operation(&fields)?;
-        let attempt = whole_number(&fields, "attempt", 0, u64::MAX)?.unwrap_or(0);
-        let max_attempts = whole_number(&fields, "maxAttempts", 1, limits.max_attempts_limit)?
-            .unwrap_or(limits.max_attempts);
-        let succeeded = whole_number(&fields, "succeeded", 0, u64::MAX)?.unwrap_or(0);
+        const SAFE: (u64, &str) = (MAX_SAFE_INTEGER, "the largest integer JSON keeps exact");
+        let attempt = whole_number(&fields, "attempt", 0, SAFE)?.unwrap_or(0);
+        let max_attempts = whole_number(
+            &fields,
+            "maxAttempts",
+            1,
+            (limits.max_attempts_limit, "MAX_ATTEMPTS_LIMIT"),
+        )?
+        .unwrap_or(limits.max_attempts);
+        let succeeded = whole_number(&fields, "succeeded", 0, SAFE)?.unwrap_or(0);
         let failed = take_failed(&mut fields)?;
         let documents = parse_documents(take_documents(&mut fields)?, limits.max_documents)?;
         Ok(Batch {
@@ -582,6 +594,14 @@ mod tests {
             ),
             (
                 json!({"indexId": INDEX, "documents": ["a"], "succeeded": -2}),
+                "succeeded",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "attempt": 1u64 << 53}),
+                "attempt",
+            ),
+            (
+                json!({"indexId": INDEX, "documents": ["a"], "succeeded": u64::MAX}),
                 "succeeded",
             ),
             (
