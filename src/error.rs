@@ -38,7 +38,8 @@ pub enum Error {
     /// The result would be larger than `MAX_RESULT_BYTES` and there is no claim-check bucket
     /// to move its lists to. Not retryable: the same batch gives the same result.
     #[error(
-        "the {what} would be {bytes} bytes, over MAX_RESULT_BYTES ({limit}): set PAYLOAD_BUCKET so that long lists go to S3 (failedRef / documentsRef), or send smaller batches"
+        "the {what} would be {bytes} bytes, over {} ({limit}): set PAYLOAD_BUCKET so that long lists go to S3 (failedRef / documentsRef), or send smaller batches",
+        limit_name(.what)
     )]
     ResultTooLarge {
         what: &'static str,
@@ -50,6 +51,16 @@ pub enum Error {
     /// reason that may pass: throttling, 5xx, a timeout. Retryable.
     #[error("S3 was unavailable for {uri}: {reason}; retry later")]
     PayloadUnavailable { uri: String, reason: String },
+}
+
+/// Which limit a payload of kind `what` is held to: an SQS message to its queue's own
+/// `MaximumMessageSize`, everything else to `MAX_RESULT_BYTES`.
+fn limit_name(what: &str) -> &'static str {
+    if what == "SQS message" {
+        "the queue's MaximumMessageSize"
+    } else {
+        "MAX_RESULT_BYTES"
+    }
 }
 
 impl Error {
@@ -164,5 +175,17 @@ mod tests {
             limit: 245_760,
         };
         assert!(error.to_string().contains("PAYLOAD_BUCKET"), "{error}");
+        assert!(error.to_string().contains("MAX_RESULT_BYTES"), "{error}");
+        let error = Error::ResultTooLarge {
+            what: "SQS message",
+            bytes: 2000,
+            limit: 1024,
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("over the queue's MaximumMessageSize (1024)"),
+            "{error}"
+        );
     }
 }
