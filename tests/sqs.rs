@@ -429,10 +429,7 @@ async fn a_deadline_already_past_sends_every_batch_round_again_unchecked() {
     let mut cfg = config();
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
     let app = app(&kendra, cfg);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     let records = vec![
         sqs_record(
             "m1",
@@ -494,10 +491,7 @@ async fn a_send_that_never_answers_is_reported_before_the_deadline() {
     cfg.retry_queue_url = Some("http://sqs.local/123/check".into());
     cfg.deadline_margin = std::time::Duration::from_millis(300);
     let app = app_with_sqs(&kendra, cfg, Some(Box::new(HangingPublisher)));
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     let started = std::time::Instant::now();
     let records = vec![sqs_record(
         "m1",

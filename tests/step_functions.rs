@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use kendra_local::{FaultKind, Faults};
@@ -175,10 +175,7 @@ async fn throttling_until_the_cutoff_is_kendra_unavailable() {
     let mut cfg = config();
     cfg.deadline_margin = Duration::from_millis(300);
     let app = app(&kendra, cfg);
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     let started = Instant::now();
     let error = app
         .handle_until(
@@ -293,10 +290,7 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
     let mut cfg = config();
     cfg.deadline_margin = Duration::from_millis(300);
     let app = app(&kendra, cfg);
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     let deadline_ms = now_ms + 1500;
     let ids: Vec<String> = (0..25).map(|i| format!("doc-{i}")).collect();
     let started = Instant::now();
@@ -321,10 +315,7 @@ async fn a_deadline_already_past_is_no_time_left() {
     kendra.put_documents(INDEX, &["a", "b"]);
     kendra.clear_requests();
     let app = app(&kendra, config());
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     for deadline_ms in [now_ms, now_ms - 5_000] {
         let result = app
             .handle_until(
@@ -344,10 +335,7 @@ async fn a_deadline_already_past_is_no_time_left() {
 async fn no_time_left_is_pending_with_every_document_unchecked() {
     let kendra = kendra_local(0).await;
     let app = app(&kendra, config());
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = now_ms();
     let result = app
         .handle_until(
             json!({"indexId": INDEX, "documents": ["a", "b"]}),

@@ -100,6 +100,13 @@ impl Harness {
     }
 }
 
+/// Wall-clock milliseconds since the epoch, the unit of Lambda's deadline.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 pub fn app(kendra: &KendraLocal, config: Config) -> Harness {
     app_with_sqs(kendra, config, None)
 }
