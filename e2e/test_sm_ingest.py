@@ -75,7 +75,7 @@ def test_mixed_outcomes_by_loop_use_nested_wait_loops():
     assert sorted(f["documentId"] for f in listed) == sorted(i for i in ids if i.startswith("fail-"))
     # One wait loop execution per batch, each ending with Succeed and its result (FAILED ones too).
     assert sorted(e["name"].split("-")[0] for e in loops) == ["batch1", "batch2", "batch3", "batch4"]
-    assert all(e.status == "SUCCEEDED" and e.output["ingestId"] for e in loop_ends)
+    assert all(e.status == "SUCCEEDED" and e.output["kendraWaiterIngest"] for e in loop_ends)
     failing = {n for n in range(1, 5) if any(i.startswith("fail-") for i in ids[(n - 1) * 100:n * 100])}
     assert {e.output["batchNumber"] for e in loop_ends if e.output["status"] == "FAILED"} == failing != set()
     assert largest < STATES_PAYLOAD_LIMIT, largest

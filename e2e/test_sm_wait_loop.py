@@ -119,11 +119,14 @@ def test_refusals_end_under_their_own_names():
 
 def test_a_batch_of_an_ingest_ends_with_its_result_whatever_the_status():
     with StandInMoto(Behaviour(finish_at=1)) as s:
-        end = s.run(s.loop_arn, batch(["a", "fail-b"], ingestId="ing-1", batchNumber=4))
+        end = s.run(s.loop_arn, batch(["a", "fail-b"], kendraWaiterIngest="ing-1", batchNumber=4))
+        # A user's own `ingestId` is only correlation data: the batch fails as any other.
+        own = s.run(s.loop_arn, batch(["a", "fail-b"], ingestId="my-job-7"))
     assert end.status == "SUCCEEDED", end
     assert end.output["status"] == "FAILED" and end.output["batchNumber"] == 4
     assert [f["documentId"] for f in end.output["failed"]] == ["fail-b"]
     assert end.states[-1] == "IngestBatchDone"
+    assert own.status == "FAILED" and own.error == "DocumentsFailed", own
 
 
 def test_an_answer_without_status_fails_loudly():

@@ -27,6 +27,10 @@ use crate::telemetry::InvocationStats;
 /// S3 requests in flight at once while planning or summarising.
 const MAX_OBJECTS_IN_FLIGHT: usize = 32;
 
+/// The field that marks a batch of an ingest, holding the ingest's id: the wait loop ends
+/// such a batch with its result whatever its status, and the `record` step files it under it.
+pub const INGEST_MARKER: &str = "kendraWaiterIngest";
+
 /// Fields of an ingest request the plan reads itself; the rest is the caller's correlation
 /// data and goes into every batch.
 const PLAN_FIELDS: [&str; 4] = ["manifest", "indexId", "operation", "maxAttempts"];
@@ -325,7 +329,9 @@ impl<'p> Planner<'p> {
             "documentsRef".into(),
             json!({"s3Uri": uri.to_string(), "count": documents.len()}),
         );
-        item.insert("ingestId".into(), json!(self.ingest_id));
+        // Namespaced, not `ingestId`: the wait loop ends a batch that carries it with Succeed
+        // even when FAILED, and a user's own batch may well have an `ingestId` of its own.
+        item.insert(INGEST_MARKER.into(), json!(self.ingest_id));
         item.insert("batchNumber".into(), json!(number));
         self.items.push(Value::Object(item));
         let place = self.place;
@@ -506,7 +512,6 @@ async fn summarise(
         "succeeded": succeeded,
         "failedCount": failed.len(),
         "failedRef": {"s3Uri": failed_uri.to_string(), "count": failed.len()},
-        "ingestId": ingest_id,
     });
     if !unrecorded.is_empty() {
         summary["unrecordedCount"] = json!(unrecorded.len());
@@ -552,6 +557,8 @@ mod tests {
 
     use serde_json::{Value, json};
 
+    use super::INGEST_MARKER;
+
     use crate::config::Config;
     use crate::handler::{App, Edges, Request};
     use crate::testing::*;
@@ -578,7 +585,7 @@ mod tests {
 
     fn plan(manifest: &str) -> Value {
         json!({"ingestStep": "plan", "ingestId": "exec-1", "batchSize": 2,
-               "request": {"indexId": INDEX, "manifest": manifest, "ref": "r-1"}})
+               "request": {"indexId": INDEX, "manifest": manifest, "ref": "r-1", "ingestId": "theirs"}})
     }
 
     #[tokio::test]
@@ -605,6 +612,11 @@ mod tests {
             (items[0]["ref"].clone(), items[0]["batchNumber"].clone()),
             (json!("r-1"), json!(1))
         );
+        assert_eq!(items[0][INGEST_MARKER], "exec-1");
+        assert_eq!(
+            items[0]["ingestId"], "theirs",
+            "a user's ingestId stays theirs"
+        );
         assert_eq!(
             s3.json(items[2]["documentsRef"]["s3Uri"].as_str().unwrap())
                 .unwrap(),
@@ -630,6 +642,18 @@ mod tests {
         assert_eq!(
             (summary["succeeded"].clone(), summary["failedCount"].clone()),
             (json!(4), json!(1))
+        );
+        let mut fields: Vec<&str> = summary
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["failedCount", "failedRef", "status", "succeeded", "total"],
+            "the contract's result, nothing else"
         );
         let failed = s3
             .json(summary["failedRef"]["s3Uri"].as_str().unwrap())

@@ -222,7 +222,7 @@ class StandIn:
             chunk = docs[start:start + size]
             item = {"indexId": request.get("indexId"), "operation": request.get("operation", "PUT")}
             item["documentsRef"] = {"s3Uri": self.put_json(f"{base}batches/{n}.json", chunk), "count": len(chunk)}
-            item.update(ingestId=ingest_id, batchNumber=n, **carried)
+            item.update(kendraWaiterIngest=ingest_id, batchNumber=n, **carried)
             if "maxAttempts" in request:
                 item["maxAttempts"] = request["maxAttempts"]
             items.append(item)
