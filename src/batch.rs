@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, shorten};
 
 /// Kendra's IndexId length, in characters.
 pub const INDEX_ID_LEN: usize = 36;
@@ -136,7 +136,7 @@ fn whole_number(
             )),
             _ => Err(Error::validation(
                 name,
-                format!("must be an integer >= {min}, got {value}"),
+                format!("must be an integer >= {min}, got {}", quoted(value)),
             )),
         },
     }
@@ -208,7 +208,7 @@ fn parse_operation(fields: &Map<String, Value>) -> Result<Operation, Error> {
         Some(Value::String(s)) if s == "DELETE" => Ok(Operation::Delete),
         Some(other) => Err(Error::validation(
             "operation",
-            format!("must be \"PUT\" or \"DELETE\", got {other}"),
+            format!("must be \"PUT\" or \"DELETE\", got {}", quoted(other)),
         )),
     }
 }
@@ -335,8 +335,11 @@ fn check_document_id(id: &str, position: usize) -> Result<String, Error> {
 fn parse_attribute(name: &str, value: &Value, position: usize) -> Result<AttributeValue, Error> {
     let bad = || {
         Error::validation(
-            format!("documents[{position}].attributes.{name}"),
-            format!("must be a string, an integer or a list of strings, got {value}"),
+            format!("documents[{position}].attributes.{}", shorten(name, 64)),
+            format!(
+                "must be a string, an integer or a list of strings, got {}",
+                quoted(value)
+            ),
         )
     };
     match value {
@@ -377,6 +380,11 @@ impl DocumentKey {
 }
 
 /// A short name of a JSON value's type, for error messages.
+/// A bad value as its JSON text, at most 64 characters of it.
+fn quoted(value: &Value) -> String {
+    shorten(&value.to_string(), 64)
+}
+
 pub fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -628,6 +636,32 @@ mod tests {
             "maxAttempts must be at most 100 (MAX_ATTEMPTS_LIMIT), got 101"
         );
         assert!(parse(json!({"indexId": INDEX, "documents": ["a"], "maxAttempts": 100})).is_ok());
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_quoted_short() {
+        let huge = "q".repeat(300_000);
+        for batch in [
+            json!({"indexId": INDEX, "documents": ["a"], "operation": huge}),
+            json!({"indexId": INDEX, "documents": ["a"], "attempt": huge}),
+            json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {"v": {"x": huge}}}]}),
+            json!({"indexId": INDEX, "documents": [{"documentId": "a", "attributes": {huge.clone(): {}}}]}),
+        ] {
+            let message = parse(batch).unwrap_err().to_string();
+            assert!(
+                message.len() < 300,
+                "{} characters: {}",
+                message.len(),
+                &message[..300]
+            );
+            assert!(message.contains("qqq..."), "{message}");
+        }
+        let error = parse(json!({"indexId": INDEX, "documents": ["a"], "operation": "put"}));
+        assert_eq!(
+            error.unwrap_err().to_string(),
+            "operation must be \"PUT\" or \"DELETE\", got \"put\"",
+            "a short value is quoted whole"
+        );
     }
 
     #[test]

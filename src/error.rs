@@ -53,6 +53,17 @@ pub enum Error {
     PayloadUnavailable { uri: String, reason: String },
 }
 
+/// `text` cut to at most `max` characters (then "..."), for a value quoted in an error
+/// message: a bad value can be as long as the payload, and a message repeats it in the
+/// invocation's error, in a Step Functions cause (32,768 characters) and in a log line
+/// (CloudWatch's 256 KB).
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// Which limit a payload of kind `what` is held to: an SQS message to its queue's own
 /// `MaximumMessageSize`, everything else to `MAX_RESULT_BYTES`.
 fn limit_name(what: &str) -> &'static str {

@@ -23,6 +23,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::batch::kind_of;
+use crate::error::shorten;
 
 /// The largest single entry (array element, line or CSV row) accepted, in bytes. A real entry
 /// is a document id (Kendra allows 2,048 characters) and a few attributes, far below this; the
@@ -912,14 +913,6 @@ fn read_header(record: &[u8], ends: &[usize], at: Position) -> Result<Columns> {
         document_id,
         attributes,
     })
-}
-
-/// `text` cut to at most `max` characters, for error messages.
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// One CSV document: a plain string id, or an object when an attribute column is non-empty.
