@@ -205,7 +205,12 @@ impl<'a> ClaimCheck<'a> {
                 return Ok(());
             }
             if !self.has_bucket() {
-                return Err(Error::ResultTooLarge { what, bytes, limit });
+                return Err(Error::ResultTooLarge {
+                    what,
+                    bytes,
+                    limit,
+                    lists_in_s3: false,
+                });
             }
             self.move_out(payload, list).await?;
         }
@@ -213,7 +218,12 @@ impl<'a> ClaimCheck<'a> {
         if bytes <= limit {
             Ok(())
         } else {
-            Err(Error::ResultTooLarge { what, bytes, limit })
+            Err(Error::ResultTooLarge {
+                what,
+                bytes,
+                limit,
+                lists_in_s3: true,
+            })
         }
     }
 }
@@ -356,7 +366,19 @@ mod tests {
         let mut payload = object(json!({"documents": ["a".repeat(2000)]}));
         let error = check.fit(&mut payload, 1024, "result").await.unwrap_err();
         assert_eq!(error.error_type(), "ResultTooLarge");
+        assert!(error.to_string().contains("set PAYLOAD_BUCKET"), "{error}");
         assert!(store.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_a_bucket_what_stays_too_large_says_the_lists_are_out_already() {
+        let store = MemoryStore::default();
+        let check = ClaimCheck::new(&store, Some("b"), "p/", "req");
+        let mut payload = object(json!({"documents": ["a"], "ref": "r".repeat(2000)}));
+        let error = check.fit(&mut payload, 1024, "result").await.unwrap_err();
+        assert_eq!(error.error_type(), "ResultTooLarge");
+        assert!(error.to_string().contains("in S3 already"), "{error}");
+        assert!(payload.contains_key("documentsRef"));
     }
 
     #[tokio::test]

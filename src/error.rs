@@ -38,13 +38,20 @@ pub enum Error {
     /// The result would be larger than `MAX_RESULT_BYTES` and there is no claim-check bucket
     /// to move its lists to. Not retryable: the same batch gives the same result.
     #[error(
-        "the {what} would be {bytes} bytes, over {} ({limit}): set PAYLOAD_BUCKET so that long lists go to S3 (failedRef / documentsRef), or send smaller batches",
-        limit_name(.what)
+        "the {what} would be {bytes} bytes, over {} ({limit}): {}",
+        limit_name(.what),
+        if *.lists_in_s3 {
+            "its document lists are in S3 already, so the rest of it (correlation fields, counts) is too large: send less correlation data, or raise the limit"
+        } else {
+            "set PAYLOAD_BUCKET so that long lists go to S3 (failedRef / documentsRef), or send smaller batches"
+        }
     )]
     ResultTooLarge {
         what: &'static str,
         bytes: usize,
         limit: usize,
+        /// Whether the claim check had moved the lists out already (a bucket is set).
+        lists_in_s3: bool,
     },
 
     /// Reading or writing a claim-check object (or an ingest object) in S3 failed for a
@@ -147,6 +154,7 @@ mod tests {
                     what: "result",
                     bytes: 300_000,
                     limit: 245_760,
+                    lists_in_s3: false,
                 },
                 "ResultTooLarge",
                 false,
@@ -184,6 +192,7 @@ mod tests {
             what: "result",
             bytes: 300_000,
             limit: 245_760,
+            lists_in_s3: false,
         };
         assert!(error.to_string().contains("PAYLOAD_BUCKET"), "{error}");
         assert!(error.to_string().contains("MAX_RESULT_BYTES"), "{error}");
@@ -191,6 +200,7 @@ mod tests {
             what: "SQS message",
             bytes: 2000,
             limit: 1024,
+            lists_in_s3: false,
         };
         assert!(
             error

@@ -490,6 +490,7 @@ impl Settler<'_> {
                 what: "SQS message",
                 bytes,
                 limit,
+                lists_in_s3: false,
             });
         }
         let batch_id = body
@@ -501,6 +502,7 @@ impl Settler<'_> {
             what: "SQS message",
             bytes,
             limit,
+            lists_in_s3: false,
         })
     }
 
