@@ -140,6 +140,8 @@ impl Config {
         read_payloads(&env, &mut config)?;
         config.event_bus_name = env.get("EVENT_BUS_NAME");
         if let Some(namespace) = env.get("METRICS_NAMESPACE") {
+            check_namespace(&namespace)
+                .map_err(|rule| invalid("METRICS_NAMESPACE", &namespace, rule))?;
             config.metrics_namespace = namespace;
         }
         // Not ours to validate: a value we cannot read just leaves the fallback unknown.
@@ -283,6 +285,16 @@ pub fn is_fifo(queue_url_or_arn: &str) -> bool {
     queue_url_or_arn.trim_end_matches('/').ends_with(".fifo")
 }
 
+/// CloudWatch's rule for a metric namespace. It rejects a bad one only when the EMF record
+/// reaches it, long after the start, and silently: the metrics and their alarms would be lost.
+fn check_namespace(namespace: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if namespace.len() > 255 || !namespace.chars().all(allowed) || namespace.starts_with("AWS/") {
+        return Err("must be a CloudWatch namespace: at most 255 characters of letters, digits and . - _ / # : or space, not starting with AWS/".to_string());
+    }
+    Ok(())
+}
+
 fn invalid(variable: &'static str, value: &str, rule: String) -> ConfigError {
     ConfigError {
         variable,
@@ -414,6 +426,9 @@ mod tests {
             ("PAYLOAD_BUCKET", "s3://bucket/prefix"),
             ("RETRY_DELAY_SECONDS", "901"),
             ("RETRY_MAX_DELAY_SECONDS", "1000"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("METRICS_NAMESPACE", "a\"b\\c"),
+            ("METRICS_NAMESPACE", &"n".repeat(256)),
             ("KENDRA_INDEX_ID", "too-short"),
             ("KENDRA_INDEX_ID", "-123456789abcdef0123456789abcdef0123"),
             (
