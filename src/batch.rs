@@ -379,12 +379,12 @@ impl DocumentKey {
     }
 }
 
-/// A short name of a JSON value's type, for error messages.
 /// A bad value as its JSON text, at most 64 characters of it.
 fn quoted(value: &Value) -> String {
     shorten(&value.to_string(), 64)
 }
 
+/// A short name of a JSON value's type, for error messages.
 pub fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

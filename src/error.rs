@@ -35,8 +35,9 @@ pub enum Error {
         last_error: String,
     },
 
-    /// The result would be larger than `MAX_RESULT_BYTES` and there is no claim-check bucket
-    /// to move its lists to. Not retryable: the same batch gives the same result.
+    /// A payload would be larger than its limit (`MAX_RESULT_BYTES`, or an SQS queue's
+    /// `MaximumMessageSize`) with no claim-check bucket to move its lists to, or still is with
+    /// its lists moved out. Not retryable: the same batch gives the same result.
     #[error(
         "the {what} would be {bytes} bytes, over {} ({limit}): {}",
         limit_name(.what),

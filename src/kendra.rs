@@ -39,8 +39,8 @@ impl KendraStatusSource {
     /// The client for `config` (tests bring their own endpoint and retry settings), with
     /// throttling taken out of the SDK's retries and without stalled-stream protection: a
     /// status call's body is a few hundred bytes each way, and `CALL_TIMEOUT_MS` already cuts
-    /// any attempt that stalls, so the protection's throughput checks on every body (about 3 %
-    /// of the CPU per call) buy nothing here.
+    /// any attempt that stalls, so the protection's throughput checks on every body (about 2 %
+    /// of the instructions per document) buy nothing here.
     pub fn from_conf(config: aws_sdk_kendra::config::Builder) -> KendraStatusSource {
         let config = config
             .retry_classifier(LeaveThrottlingToThePacer)
