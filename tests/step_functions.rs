@@ -310,6 +310,23 @@ async fn a_short_deadline_returns_in_time_with_documents_unchecked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_status_is_counted_under_its_name_cut_to_64_characters() {
+    let kendra = kendra_local(0).await;
+    let app = app(&kendra, config());
+    let long = format!("status-{}", "Q".repeat(2000));
+    kendra.put_documents(INDEX, &["status-ARCHIVED", &long]);
+    let result = app
+        .handle(json!({"indexId": INDEX, "documents": ["status-ARCHIVED", long]}))
+        .await
+        .unwrap();
+    assert_eq!(result["status"], "PENDING", "unknown statuses are pending");
+    let counts = result["counts"].as_object().unwrap();
+    let keys: Vec<&str> = counts.keys().map(String::as_str).collect();
+    let cut = format!("{}...", "Q".repeat(64));
+    assert_eq!(keys, ["ARCHIVED", cut.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_already_past_is_no_time_left() {
     let kendra = kendra_local(0).await;
     kendra.put_documents(INDEX, &["a", "b"]);
