@@ -245,6 +245,7 @@ pub async fn check(
     groups: &[Group<'_>],
 ) -> CheckReport {
     let mut round = Round::new(groups, budget.cutoff.is_some());
+    pacer.open(round.queue.len());
     let mut in_flight = FuturesUnordered::new();
     loop {
         let wake = start_calls(&mut round, &mut in_flight, source, pacer, budget, groups);
@@ -714,6 +715,31 @@ mod tests {
             "{:?}",
             pacer.rate()
         );
+    }
+
+    /// A cold process cannot tell whether it is alone; a big round opens wide at once (one
+    /// call in flight per 50 it has to make), a small one a call at a time.
+    #[tokio::test(start_paused = true)]
+    async fn a_cold_round_opens_in_proportion_to_its_calls() {
+        let budget = Budget {
+            max_concurrency: 10,
+            cutoff: None,
+            deadline: None,
+        };
+        for (documents, opening) in [
+            (5_000, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+            (1_000, vec![1, 2]),
+            (100, vec![1, 1]),
+        ] {
+            let kendra = FakeKendra::default();
+            kendra.answer_after(std::time::Duration::from_millis(20));
+            let ids: Vec<String> = (0..documents).map(|i| format!("done-{i}")).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let report = run(&kendra, &keys(&ids), budget).await;
+            assert_eq!(report.calls as usize, documents / 10);
+            let starts = kendra.in_flight_at_each_start();
+            assert_eq!(starts[..opening.len()], opening, "{documents} documents");
+        }
     }
 
     #[tokio::test]

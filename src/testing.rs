@@ -29,14 +29,27 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Kendra in memory. By document id: `done…` is `INDEXED`, `bad…` `FAILED`, `gone…`
 /// `NOT_FOUND`, the rest `PROCESSING`; a call with a `reject…` id is refused whole with
 /// `ValidationException`; [`REFUSED_INDEX`] is refused with `ResourceNotFoundException`.
-/// Scripted whole-call errors come first, one per call.
+/// Scripted whole-call errors come first, one per call. Answers can be made to take time
+/// (on tokio's clock), and the calls in flight when each call started are recorded.
 #[derive(Default)]
 pub struct FakeKendra {
     script: Mutex<VecDeque<CallError>>,
     calls: Mutex<Vec<Vec<String>>>,
+    latency: Mutex<Option<std::time::Duration>>,
+    in_flight: Mutex<(usize, Vec<usize>)>,
 }
 
 impl FakeKendra {
+    /// Every call from now on takes `latency` before it answers.
+    pub fn answer_after(&self, latency: std::time::Duration) {
+        *lock(&self.latency) = Some(latency);
+    }
+
+    /// For each call, in order, the calls in flight as it started (itself included).
+    pub fn in_flight_at_each_start(&self) -> Vec<usize> {
+        lock(&self.in_flight).1.clone()
+    }
+
     /// The next `n` calls fail with `error`.
     pub fn fail_next(&self, n: usize, error: CallError) {
         lock(&self.script).extend(std::iter::repeat_n(error, n));
@@ -66,6 +79,17 @@ impl StatusSource for FakeKendra {
     ) -> Result<StatusAnswer, CallError> {
         let ids: Vec<String> = documents.iter().map(|d| d.document_id.clone()).collect();
         lock(&self.calls).push(ids.clone());
+        {
+            let mut in_flight = lock(&self.in_flight);
+            in_flight.0 += 1;
+            let now = in_flight.0;
+            in_flight.1.push(now);
+        }
+        let latency = *lock(&self.latency);
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+        lock(&self.in_flight).0 -= 1;
         if let Some(error) = lock(&self.script).pop_front() {
             return Err(error);
         }
