@@ -85,11 +85,12 @@ impl StatusSource for FakeKendra {
             let now = in_flight.0;
             in_flight.1.push(now);
         }
+        // Counted out however the call ends, cancelled at the cutoff included.
+        let _answered = InFlight(&self.in_flight);
         let latency = *lock(&self.latency);
         if let Some(latency) = latency {
             tokio::time::sleep(latency).await;
         }
-        lock(&self.in_flight).0 -= 1;
         if let Some(error) = lock(&self.script).pop_front() {
             return Err(error);
         }
@@ -117,6 +118,15 @@ impl StatusSource for FakeKendra {
             statuses,
             errors: Vec::new(),
         })
+    }
+}
+
+/// A call of [`FakeKendra`] in flight until dropped.
+struct InFlight<'a>(&'a Mutex<(usize, Vec<usize>)>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(self.0).0 -= 1;
     }
 }
 
